@@ -1,0 +1,74 @@
+# qemu-memx top-level Makefile. The two commands users need:
+#   make demo    build everything and show the fork at work
+#   make check   build everything and run every test (the CI command)
+# Everything else is for developers; see README.rst.
+
+BUILD := $(CURDIR)/build
+QB := $(BUILD)/qemu-build
+JOBS ?= $(shell nproc)
+PREFIX ?= /usr/local
+QEMU_BIN := $(BUILD)/qemu-system-x86_64
+
+# Built in the QEMU tree besides the emulator.
+QEMU_TEST_TARGETS := tests/qtest/migration-test tests/qtest/qos-test
+
+.PHONY: all build configure cores qemu firmware-links check check-unit \
+        check-peer demo bench export-patches install clean distclean help
+
+all: build
+
+help:
+	@sed -n '2,5p' Makefile | sed 's/^# //'
+	@echo "Developer targets: build cores check-unit check-peer bench"
+	@echo "                   export-patches install clean distclean"
+
+# ./configure is idempotent and quick when nothing changed.
+configure:
+	@./configure --prefix=$(PREFIX) --builddir=$(BUILD)
+
+cores: configure
+	@ninja -C $(BUILD)/cores
+
+qemu: configure
+	@echo "qemu-memx: building QEMU (log: $(BUILD)/qemu-build.log)"
+	@$(MAKE) -C $(QB) -j$(JOBS) > $(BUILD)/qemu-build.log 2>&1 && \
+	 ninja -C $(QB) -j$(JOBS) $(QEMU_TEST_TARGETS) >> $(BUILD)/qemu-build.log 2>&1 || \
+	 { tail -n 40 $(BUILD)/qemu-build.log; \
+	   echo "qemu-memx: error: the QEMU build failed (log: $(BUILD)/qemu-build.log)"; exit 1; }
+	@ln -sfn qemu-build/qemu-system-x86_64 $(QEMU_BIN)
+	@scripts/link-firmware.sh $(QB) $(PREFIX)
+
+build: cores qemu
+	@$(QEMU_BIN) --version | head -n1
+
+check: build
+	@tests/run-checks.sh all
+
+check-unit: cores
+	@tests/run-checks.sh unit
+
+check-peer: build
+	@tests/run-checks.sh peer
+
+demo: build
+	@tests/demo.sh
+
+bench: build
+	@tests/bench/run.sh
+
+# Export the prepared tree's commits (upstream..HEAD) back into
+# qemu/patches/, then mark the tree as matching them.
+export-patches:
+	@scripts/export-patches.sh $(BUILD)/qemu
+	@scripts/prepare-tree.sh "$$(scripts/fetch-upstream.sh)" $(BUILD)/qemu --restamp
+
+install: build
+	@$(MAKE) -C $(QB) install DESTDIR=$(DESTDIR)
+	@scripts/link-firmware.sh $(QB) $(PREFIX) --install $(DESTDIR)
+
+clean:
+	-@$(MAKE) -C $(QB) clean
+	-@ninja -C $(BUILD)/cores -t clean
+
+distclean:
+	rm -rf $(BUILD)

@@ -1,0 +1,138 @@
+#!/bin/bash
+# Adds the apt entries qemu-memx needs, derived from the machine's own
+# Debian entries (no archive host is written down anywhere in this repo):
+#   - deb-src for trixie: the pinned upstream QEMU source package
+#   - deb for bookworm-backports: meson >= 1.5 and python3-pycotap
+# Then installs the build and test dependencies.
+#
+# Usage: scripts/apt-setup.sh [--entries-only]
+set -euo pipefail
+
+die() { echo "qemu-memx: error: $*" >&2; exit 1; }
+note() { echo "qemu-memx: $*" >&2; }
+
+LIST=/etc/apt/sources.list.d/qemu-memx.sources
+
+# Print the URI of the first enabled entry that carries Debian's main
+# archive (suite "bookworm"), from deb822 .sources or one-line .list files.
+debian_main_uri() {
+    local f
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] && [ "$f" != "$LIST" ] || continue
+        awk -v RS= '
+            /(^|\n)Suites:[^\n]*[ \t]bookworm([ \t]|\n|$)/ &&
+            !/(^|\n)Enabled:[ \t]*no/ {
+                n = split($0, l, "\n")
+                for (i = 1; i <= n; i++)
+                    if (l[i] ~ /^URIs:/) {
+                        sub(/^URIs:[ \t]*/, "", l[i]); split(l[i], u, /[ \t]+/)
+                        print u[1]; exit
+                    }
+            }' "$f" | head -n1
+    done
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [ -f "$f" ] || continue
+        awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+                           if ($(i+1) == "bookworm") { print $i; exit } }' "$f"
+    done
+}
+
+write_entries() {
+    local uri keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    uri=$(debian_main_uri | head -n1)
+    [ -n "$uri" ] || die "no Debian 'bookworm' entry found in /etc/apt/sources.list{,.d}; \
+qemu-memx derives its extra apt entries from it. Add your Debian mirror first."
+    local want
+    want="# Written by qemu-memx scripts/apt-setup.sh, derived from this machine's
+# own bookworm entry.
+Types: deb-src
+URIs: $uri
+Suites: trixie
+Components: main
+Signed-By: $keyring
+
+Types: deb
+URIs: $uri
+Suites: bookworm-backports
+Components: main
+Signed-By: $keyring"
+    if [ -f "$LIST" ] && [ "$(cat "$LIST")" = "$want" ]; then
+        return 1
+    fi
+    [ "$(id -u)" = 0 ] || die "apt entries for trixie sources and bookworm-backports \
+are missing and adding them needs root. Run 'sudo ./configure' once, or add them yourself \
+(see README.rst, 'Requirements')."
+    printf '%s\n' "$want" > "$LIST"
+    note "added apt entries in $LIST"
+    return 0
+}
+
+apt_update() {
+    note "running apt-get update"
+    apt-get update -q >/tmp/qemu-memx-apt-update.log 2>&1 || {
+        tail -n 20 /tmp/qemu-memx-apt-update.log >&2
+        die "apt-get update failed (is the Debian archive reachable?). Log: /tmp/qemu-memx-apt-update.log"
+    }
+    if grep -qE '^(W|E): .*(Failed to fetch|Could not resolve|unreachable)' \
+            /tmp/qemu-memx-apt-update.log; then
+        grep -E '^(W|E):' /tmp/qemu-memx-apt-update.log >&2
+        die "apt-get update could not reach the archive"
+    fi
+}
+
+# Packages from bookworm itself
+DEPS_MAIN="build-essential git ccache pkg-config python3 python3-venv ninja-build
+flex bison dpkg-dev libglib2.0-dev zlib1g-dev libpixman-1-dev libslirp-dev
+libfdt-dev libnuma-dev gcc-multilib seabios ipxe-qemu bzip2 xz-utils
+busybox-static cpio socat numactl"
+# Packages that must come from bookworm-backports
+DEPS_BPO="meson python3-pycotap"
+
+missing_pkgs() {
+    local p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
+            echo "$p"
+    done
+}
+
+meson_ok() {
+    local v
+    v=$(dpkg-query -W -f='${Version}' meson 2>/dev/null) || return 1
+    dpkg --compare-versions "$v" ge 1.5
+}
+
+main() {
+    local changed=0
+    write_entries && changed=1 || true
+    # shellcheck disable=SC2086
+    local miss; miss=$(missing_pkgs $DEPS_MAIN $DEPS_BPO | xargs)
+    if ! meson_ok && ! echo "$miss" | grep -qw meson; then miss="$miss meson"; fi
+    if [ -z "$miss" ] && [ $changed = 0 ]; then
+        exit 0
+    fi
+    if [ -z "$miss" ]; then
+        # entries changed but all packages present: refresh indexes for
+        # the source fetch later on
+        apt_update
+        exit 0
+    fi
+    [ "$(id -u)" = 0 ] || die "missing packages: $miss. Install them as root \
+('sudo ./configure' does it) or with apt-get yourself."
+    apt_update
+    note "installing: $miss"
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        $(missing_pkgs $DEPS_MAIN | xargs) >/tmp/qemu-memx-apt-install.log 2>&1 || {
+        tail -n 20 /tmp/qemu-memx-apt-install.log >&2
+        die "apt-get install failed. Log: /tmp/qemu-memx-apt-install.log"
+    }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        -t bookworm-backports $DEPS_BPO >>/tmp/qemu-memx-apt-install.log 2>&1 || {
+        tail -n 20 /tmp/qemu-memx-apt-install.log >&2
+        die "apt-get install from bookworm-backports failed. Log: /tmp/qemu-memx-apt-install.log"
+    }
+    meson_ok || die "meson >= 1.5 still not installed (got $(meson --version 2>&1))"
+}
+
+main "$@"

@@ -1,0 +1,86 @@
+#!/bin/bash
+# The qemu-memx test driver behind 'make check'. Runs each suite, collects
+# TAP results and ends with one summary line:
+#     N passed, N failed, N skipped
+# Exits non-zero when anything failed.
+#
+# Usage: tests/run-checks.sh [all|unit|peer]...
+# Suites:
+#   unit   the stand-alone cores' unit tests (build/cores)
+#   peer   upstream's tests/qtest/migration-test smoke set, unmodified,
+#          against our qemu-system-x86_64 (our peer suite)
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=${QEMU_MEMX_BUILD:-$here/build}
+qb=$build/qemu-build
+logs=$build/test-logs
+mkdir -p "$logs"
+
+passed=0 failed=0 skipped=0
+failures=()
+
+# run_tap NAME LOG CMD... : run a TAP producer, count its results.
+run_tap() {
+    local name=$1 log=$2 rc p f s
+    shift 2
+    local t0=$SECONDS
+    "$@" > "$log" 2>&1
+    rc=$?
+    p=$(grep -cE '^ok [0-9]+' "$log" | head -n1)
+    s=$(grep -cE '^ok [0-9]+.*# *SKIP' "$log" | head -n1)
+    f=$(grep -cE '^not ok [0-9]+' "$log" | head -n1)
+    p=$((p - s))
+    if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+        f=1  # crashed or bailed out without a 'not ok'
+    fi
+    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+    printf '  %-46s %3d passed, %d failed, %d skipped  (%ds)\n' "$name" "$p" "$f" "$s" \
+        $((SECONDS - t0))
+    if [ "$f" != 0 ]; then
+        failures+=("$name: see $log")
+        grep -E '^not ok|^Bail out|ERROR|assert' "$log" | head -n 10 | sed 's/^/      /'
+    fi
+}
+
+suite_unit() {
+    echo "== unit tests (stand-alone cores)"
+    ninja -C "$build/cores" >/dev/null || { failed=$((failed + 1)); failures+=("cores build"); return; }
+    local t
+    while read -r t; do
+        run_tap "unit/$(basename "$t")" "$logs/unit-$(basename "$t").log" "$t" --tap
+    done < <(meson introspect --tests "$build/cores" |
+             python3 -c 'import json,sys; [print(t["cmd"][0]) for t in json.load(sys.stdin)]')
+}
+
+suite_peer() {
+    echo "== upstream migration-test smoke set (peer suite, unmodified)"
+    local bin=$qb/qemu-system-x86_64
+    [ -x "$bin" ] && [ -x "$qb/tests/qtest/migration-test" ] || {
+        echo "  missing $bin or migration-test: run 'make build'"; failed=$((failed + 1))
+        failures+=("peer: not built"); return
+    }
+    run_tap "qtest/migration-test (smoke)" "$logs/migration-test.log" \
+        env QTEST_QEMU_BINARY="$bin" "$here/tests/tcg-only.sh" \
+        "$qb/tests/qtest/migration-test" --tap -k
+}
+
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(all)
+[ "${suites[0]}" = all ] && suites=(unit peer)
+t0=$SECONDS
+for s in "${suites[@]}"; do
+    case $s in
+    unit) suite_unit ;;
+    peer) suite_peer ;;
+    *) echo "unknown suite $s" >&2; exit 2 ;;
+    esac
+done
+echo
+if [ ${#failures[@]} -gt 0 ]; then
+    echo "Failures:"
+    printf '  %s\n' "${failures[@]}"
+fi
+echo "qemu-memx check finished in $((SECONDS - t0))s"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]
