@@ -13,13 +13,13 @@ QEMU_BIN := $(BUILD)/qemu-system-x86_64
 QEMU_TEST_TARGETS := tests/qtest/migration-test tests/qtest/qos-test
 
 .PHONY: all build configure cores qemu firmware-links check check-unit \
-        check-peer demo bench export-patches install clean distclean help
+        check-peer check-e2e guest demo bench export-patches install clean distclean help
 
 all: build
 
 help:
 	@sed -n '2,5p' Makefile | sed 's/^# //'
-	@echo "Developer targets: build cores check-unit check-peer bench"
+	@echo "Developer targets: build cores guest check-unit check-peer check-e2e bench"
 	@echo "                   export-patches install clean distclean"
 
 # ./configure is idempotent and quick when nothing changed.
@@ -50,10 +50,16 @@ check-unit: cores
 check-peer: build
 	@tests/run-checks.sh peer
 
-demo: build
-	@tests/demo.sh
+check-e2e: build
+	@tests/run-checks.sh e2e
 
-bench: build
+guest:
+	@tests/guest/build.sh $(BUILD)/guest
+
+demo: build guest
+	@tests/tcg-only.sh /usr/bin/python3 tests/e2e/demo.py
+
+bench: build guest
 	@tests/bench/run.sh
 
 # Export the prepared tree's commits (upstream..HEAD) back into

@@ -80,11 +80,12 @@ apt_update() {
     fi
 }
 
-# Packages from bookworm itself
+# Packages from bookworm itself (qemu-system-x86: the stock 7.2 peer for
+# the interop tests)
 DEPS_MAIN="build-essential git ccache pkg-config python3 python3-venv ninja-build
 flex bison dpkg-dev libglib2.0-dev zlib1g-dev libpixman-1-dev libslirp-dev
 libfdt-dev libnuma-dev gcc-multilib seabios ipxe-qemu bzip2 xz-utils
-busybox-static cpio socat numactl"
+busybox-static cpio socat numactl zstd file qemu-system-x86"
 # Packages that must come from bookworm-backports
 DEPS_BPO="meson python3-pycotap"
 

@@ -15,7 +15,7 @@
 set -euo pipefail
 
 die() { echo "qemu-memx: error: $*" >&2; exit 1; }
-qb=$1
+qb=$(realpath "$1")
 prefix=$2
 mode=${3:-}
 destdir=${4:-}

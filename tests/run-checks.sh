@@ -9,6 +9,9 @@
 #   unit   the stand-alone cores' unit tests (build/cores)
 #   peer   upstream's tests/qtest/migration-test smoke set, unmodified,
 #          against our qemu-system-x86_64 (our peer suite)
+#   e2e    live migration of real Linux guests (tests/e2e), checksums
+#          verified in the guest on the destination; fault cases; interop
+#          with Debian's stock QEMU 7.2 in both directions
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -60,19 +63,33 @@ suite_peer() {
         echo "  missing $bin or migration-test: run 'make build'"; failed=$((failed + 1))
         failures+=("peer: not built"); return
     }
+    # PYTHON and the source-tree cwd let the analyze-script test run
+    # instead of skipping.
+    pushd "$build/qemu" >/dev/null
     run_tap "qtest/migration-test (smoke)" "$logs/migration-test.log" \
-        env QTEST_QEMU_BINARY="$bin" "$here/tests/tcg-only.sh" \
+        env QTEST_QEMU_BINARY="$bin" PYTHON=/usr/bin/python3 "$here/tests/tcg-only.sh" \
         "$qb/tests/qtest/migration-test" --tap -k
+    popd >/dev/null
+}
+
+suite_e2e() {
+    echo "== end-to-end live migration with real guests"
+    "$here/tests/guest/build.sh" "$build/guest" >/dev/null || {
+        failed=$((failed + 1)); failures+=("e2e: guest build failed"); return; }
+    run_tap "e2e/suite check" "$logs/e2e.log" \
+        "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/e2e/run.py" suite check
+    grep -E '^(ok|not ok) ' "$logs/e2e.log" | sed 's/^/      /'
 }
 
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=(all)
-[ "${suites[0]}" = all ] && suites=(unit peer)
+[ "${suites[0]}" = all ] && suites=(unit e2e peer)
 t0=$SECONDS
 for s in "${suites[@]}"; do
     case $s in
     unit) suite_unit ;;
     peer) suite_peer ;;
+    e2e) suite_e2e ;;
     *) echo "unknown suite $s" >&2; exit 2 ;;
     esac
 done

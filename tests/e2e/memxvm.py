@@ -1,0 +1,245 @@
+"""Small QMP client and VM driver for qemu-memx's end-to-end tests.
+
+A Vm is one qemu-system-x86_64 process running a test guest from
+tests/guest. It is driven over QMP (a unix socket) and talks to the guest
+workload over the serial port (another unix socket): lines the guest
+prints that start with "MEMX-" are collected, commands are sent as text.
+
+Only the standard library is used.
+"""
+
+import json
+import os
+import queue
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+
+class QMPError(Exception):
+    """A QMP command answered with an error."""
+
+    def __init__(self, cmd, error):
+        super().__init__(f"{cmd}: {error.get('class')}: {error.get('desc')}")
+        self.error_class = error.get("class")
+        self.desc = error.get("desc", "")
+
+
+class QMP:
+    """Synchronous QMP client over a unix socket; events are queued."""
+
+    def __init__(self, path, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(path)
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                self.sock.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.file = self.sock.makefile("rwb", buffering=0)
+        self.events = []
+        greeting = self._read()
+        if "QMP" not in greeting:
+            raise RuntimeError(f"no QMP greeting: {greeting}")
+        self.cmd("qmp_capabilities")
+
+    def _read(self):
+        line = self.file.readline()
+        if not line:
+            raise EOFError("QMP connection closed")
+        return json.loads(line)
+
+    def cmd_raw(self, name, args=None):
+        msg = {"execute": name}
+        if args:
+            msg["arguments"] = args
+        self.file.write(json.dumps(msg).encode() + b"\n")
+        while True:
+            resp = self._read()
+            if "event" in resp:
+                self.events.append(resp)
+                continue
+            return resp
+
+    def cmd(self, name, args=None):
+        resp = self.cmd_raw(name, args)
+        if "error" in resp:
+            raise QMPError(name, resp["error"])
+        return resp["return"]
+
+    def hmp(self, line):
+        return self.cmd("human-monitor-command", {"command-line": line})
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def qemu_binary():
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.environ.get("QEMU_MEMX_BINARY",
+                          os.path.join(here, "..", "..", "build",
+                                       "qemu-system-x86_64"))
+
+
+def guest_dir(flavour):
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.join(os.environ.get("QEMU_MEMX_GUEST_DIR",
+                                       os.path.join(here, "..", "..", "build",
+                                                    "guest")), flavour)
+
+
+class Vm:
+    """One QEMU process with QMP and a line-oriented serial console."""
+
+    def __init__(self, name, flavour="6.12", mem="1G", boot="pvh",
+                 append="", machine="q35", binary=None, incoming=None,
+                 extra_args=(), workdir=None):
+        self.name = name
+        self.workdir = workdir or tempfile.mkdtemp(prefix=f"memx-{name}-")
+        self.qmp_path = os.path.join(self.workdir, "qmp.sock")
+        self.serial_path = os.path.join(self.workdir, "serial.sock")
+        self.log_path = os.path.join(self.workdir, "qemu.log")
+        self.console_path = os.path.join(self.workdir, "console.log")
+        gdir = guest_dir(flavour)
+        kernel = os.path.join(gdir, "vmlinux" if boot == "pvh" else "bzImage")
+        self.args = [
+            binary or qemu_binary(),
+            "-name", name, "-M", machine, "-nodefaults", "-accel", "tcg",
+            "-m", mem, "-smp", "1", "-display", "none", "-no-reboot",
+            "-kernel", kernel,
+            "-initrd", os.path.join(gdir, "initramfs.cpio"),
+            "-append", f"console=ttyS0 quiet panic=-1 {append}".strip(),
+            "-chardev", f"socket,id=ser0,path={self.serial_path},server=on,wait=off",
+            "-serial", "chardev:ser0",
+            "-device", "vmcoreinfo",
+            "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+        ]
+        if incoming:
+            self.args += ["-incoming", incoming]
+        self.args += list(extra_args)
+        self.proc = None
+        self.qmp = None
+        self.lines = queue.Queue()
+        self.console = []
+        self._serial = None
+
+    def start(self):
+        log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        try:
+            self.qmp = QMP(self.qmp_path)
+        except Exception:
+            self.proc.wait(timeout=5) if self.proc.poll() is not None else None
+            raise RuntimeError(f"{self.name}: QEMU did not start: {self.qemu_log()}")
+        self._serial = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._serial.connect(self.serial_path)
+        threading.Thread(target=self._reader, daemon=True).start()
+        return self
+
+    def _reader(self):
+        buf = b""
+        with open(self.console_path, "ab") as con:
+            while True:
+                try:
+                    data = self._serial.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                con.write(data)
+                con.flush()
+                buf += data
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    text = line.decode(errors="replace").strip("\r")
+                    idx = text.find("MEMX-")
+                    if idx >= 0:
+                        self.lines.put(text[idx:])
+                        self.console.append(text[idx:])
+
+    def qemu_log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()[-2000:]
+        except OSError:
+            return ""
+
+    def expect(self, prefix, timeout=120):
+        """Wait for a MEMX- line starting with prefix; MEMX-ERR fails."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{self.name}: no '{prefix}' within {timeout}s;"
+                                   f" console: {self.console[-5:]} log: {self.qemu_log()}")
+            try:
+                line = self.lines.get(timeout=min(left, 1.0))
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.name}: QEMU exited "
+                                       f"({self.proc.returncode}): {self.qemu_log()}")
+                continue
+            if line.startswith("MEMX-ERR"):
+                raise RuntimeError(f"{self.name}: guest error: {line}")
+            if line.startswith(prefix):
+                return line
+
+    def send(self, command):
+        self._serial.sendall(command.encode() + b"\n")
+
+    def run(self, command, timeout=300):
+        """Send a workload command and wait for its reply."""
+        self.send(command)
+        verb = command.split()[0]
+        if verb == "verify":
+            return self.expect("MEMX-VERIFY", timeout)
+        return self.expect(f"MEMX-OK {verb}", timeout)
+
+    def verify(self, timeout=300):
+        line = self.run("verify", timeout)
+        fields = dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+        return fields.get("status") == "ok", line
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def status(self):
+        return self.qmp.cmd("query-status")["status"]
+
+    def kill(self):
+        if self.running():
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self):
+        if self.running():
+            try:
+                self.qmp.cmd("quit")
+            except Exception:
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self.qmp:
+            self.qmp.close()
+        if self._serial:
+            self._serial.close()
+
+    def cleanup(self, keep=False):
+        self.stop()
+        if not keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)

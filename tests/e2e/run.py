@@ -1,0 +1,378 @@
+#!/usr/bin/env python3
+"""qemu-memx end-to-end live-migration runner.
+
+Boots a real Linux test guest (tests/guest), puts its memory into a
+scenario's state with memx-workload, migrates it live to a second QEMU and
+has the guest verify every checksum on the destination. Statistics come
+from query-migrate on the source.
+
+  run.py migrate --scenario S --config C [--kernel 6.12] [--transport tcp]
+  run.py fault   --case cancel|dest-killed|dest-refuses
+  run.py interop --direction to-stock|from-stock
+  run.py suite   NAME        a named list of the above (see SUITES)
+
+Each test prints one TAP line ("ok N name" / "not ok N name"), so the
+check driver can count results. --json FILE appends one JSON record per
+migration (used by make demo and make bench).
+"""
+
+import argparse
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from memxvm import QMPError, Vm  # noqa: E402
+
+MIB = 1024 * 1024
+
+# Workload commands run before migration; "during" ones start background
+# activity that keeps going while the guest migrates.
+SCENARIOS = {
+    "idle": {"setup": [], "during": []},
+    "freed-garbage": {"setup": ["fill-random 64", "free-garbage 700"],
+                      "during": []},
+    "pattern-heavy": {"setup": ["fill-random 64", "fill-pattern 512"],
+                      "during": []},
+    "alloc-churn": {"setup": ["fill-random 64", "free-garbage 512"],
+                    "during": ["churn 16"]},
+    "dirty": {"setup": ["fill-random 64"], "during": ["dirty 64 16"]},
+    # make demo's realistic state: data in use, patterns, a lot freed
+    "realistic": {"setup": ["fill-random 128", "fill-pattern 128",
+                            "free-garbage 512"],
+                  "during": ["churn 8"]},
+}
+
+BALLOON_HINT = ["-object", "iothread,id=io0", "-device",
+                "virtio-balloon-pci,free-page-hint=on,iothread=io0"]
+
+# Migration configurations: capabilities, parameters and extra devices.
+CONFIGS = {
+    "precopy": {"caps": {}, "params": {}},
+    "multifd": {"caps": {"multifd": True}, "params": {"multifd-channels": 2}},
+    "balloon-hint": {"caps": {}, "params": {}, "devices": BALLOON_HINT},
+}
+
+DEFAULT_PARAMS = {"max-bandwidth": 10 * 1024 * MIB, "downtime-limit": 300}
+
+
+def free_tcp_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def set_migration(vm, caps, params):
+    if caps:
+        vm.qmp.cmd("migrate-set-capabilities", {"capabilities": [
+            {"capability": k, "state": v} for k, v in caps.items()]})
+    if params:
+        vm.qmp.cmd("migrate-set-parameters", params)
+
+
+def wait_migration(vm, timeout=600, until=("completed", "failed", "cancelled")):
+    deadline = time.monotonic() + timeout
+    while True:
+        info = vm.qmp.cmd("query-migrate")
+        if info.get("status") in until:
+            return info
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"migration still {info.get('status')} after {timeout}s")
+        time.sleep(0.1)
+
+
+def wait_status(vm, wanted, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        st = vm.status()
+        if st in wanted:
+            return st
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{vm.name}: status {st}, wanted {wanted}")
+        time.sleep(0.05)
+
+
+def boot(vm, scenario, timeout=180):
+    t0 = time.monotonic()
+    vm.start()
+    vm.expect("MEMX-READY", timeout)
+    boot_s = time.monotonic() - t0
+    for c in SCENARIOS[scenario]["setup"]:
+        vm.run(c, timeout=600)
+    for c in SCENARIOS[scenario]["during"]:
+        vm.run(c)
+    return boot_s
+
+
+def transport_uris(kind, workdir):
+    if kind == "tcp":
+        port = free_tcp_port()
+        return f"tcp:127.0.0.1:{port}", f"tcp:127.0.0.1:{port}", True
+    if kind == "unix":
+        path = os.path.join(workdir, "migrate.sock")
+        return f"unix:{path}", f"unix:{path}", True
+    if kind == "file":
+        path = os.path.join(workdir, "migrate.img")
+        return f"file:{path}", f"file:{path}", False
+    if kind == "exec":
+        path = os.path.join(workdir, "migrate.stream")
+        return f"exec:cat > {path}", f"exec:cat {path}", False
+    raise ValueError(f"unknown transport {kind}")
+
+
+def ram_stats(info):
+    ram = info.get("ram", {})
+    page = ram.get("page-size", 4096)
+    return {
+        "status": info.get("status"),
+        "transferred_mib": ram.get("transferred", 0) / MIB,
+        "total_time_ms": info.get("total-time"),
+        "downtime_ms": info.get("downtime"),
+        "setup_time_ms": info.get("setup-time"),
+        "pages_normal": ram.get("normal", 0),
+        "pages_zero": ram.get("duplicate", 0),
+        "page_size": page,
+        "dirty_sync_count": ram.get("dirty-sync-count"),
+    }
+
+
+def migrate(args, log):
+    """One live migration with verification; returns a result record."""
+    scen, conf = args.scenario, CONFIGS[args.config]
+    work = tempfile.mkdtemp(prefix="memx-e2e-")
+    common = dict(flavour=args.kernel, mem=args.mem, boot=args.boot,
+                  append=args.append, machine=args.machine,
+                  extra_args=conf.get("devices", []))
+    src = Vm("source", workdir=os.path.join(work, "src"), **common)
+    os.makedirs(src.workdir)
+    dst = None
+    rec = {"scenario": scen, "config": args.config, "kernel": args.kernel,
+           "transport": args.transport, "verified": False}
+    try:
+        rec["boot_s"] = round(boot(src, scen), 2)
+        src_uri, dst_uri, live = transport_uris(args.transport, work)
+        params = dict(DEFAULT_PARAMS, **conf["params"])
+        set_migration(src, conf["caps"], params)
+
+        def start_dst():
+            d = Vm("destination", workdir=os.path.join(work, "dst"),
+                   incoming="defer", **common)
+            os.makedirs(d.workdir)
+            d.start()
+            set_migration(d, conf["caps"], {k: v for k, v in conf["params"].items()})
+            d.qmp.cmd("migrate-incoming", {"uri": dst_uri})
+            return d
+
+        if live:
+            dst = start_dst()
+        src.qmp.cmd("migrate", {"uri": src_uri})
+        info = wait_migration(src)
+        rec.update(ram_stats(info))
+        if info["status"] != "completed":
+            raise RuntimeError(f"migration {info['status']}: {info.get('error-desc')}")
+        if not live:
+            dst = start_dst()
+            wait_migration(dst, until=("completed", "failed"))
+            dst.qmp.cmd("cont") if dst.status() != "running" else None
+        wait_status(dst, ("running",))
+        ok, line = dst.verify()
+        rec["verify"] = line
+        rec["verified"] = ok
+        if not ok:
+            raise RuntimeError(f"destination verification failed: {line}")
+        log(f"# {scen}/{args.config}/{args.kernel}/{args.transport}: "
+            f"{rec['transferred_mib']:.1f} MiB in {rec['total_time_ms']} ms, "
+            f"downtime {rec['downtime_ms']} ms; {line}")
+        return rec
+    finally:
+        for vm in (src, dst):
+            if vm:
+                vm.cleanup(keep=not rec["verified"])
+        if rec["verified"]:
+            os.system(f"rm -rf {work}")
+        else:
+            log(f"# logs kept in {work}")
+
+
+def fault(args, log):
+    """A migration that fails must leave the source running, data intact."""
+    work = tempfile.mkdtemp(prefix="memx-fault-")
+    common = dict(flavour=args.kernel, mem=args.mem, boot=args.boot,
+                  append=args.append)
+    src = Vm("source", workdir=os.path.join(work, "src"), machine="q35", **common)
+    os.makedirs(src.workdir)
+    dst = None
+    ok = False
+    try:
+        boot(src, "freed-garbage")
+        port = free_tcp_port()
+        # Slow enough that the migration is surely still running.
+        set_migration(src, {}, {"max-bandwidth": 64 * MIB})
+        machine = "pc" if args.case == "dest-refuses" else "q35"
+        dst = Vm("destination", workdir=os.path.join(work, "dst"),
+                 machine=machine, incoming="defer", **common)
+        os.makedirs(dst.workdir)
+        dst.start()
+        dst.qmp.cmd("migrate-incoming", {"uri": f"tcp:127.0.0.1:{port}"})
+        src.qmp.cmd("migrate", {"uri": f"tcp:127.0.0.1:{port}"})
+        if args.case in ("cancel", "dest-killed"):
+            deadline = time.monotonic() + 60
+            while src.qmp.cmd("query-migrate").get("ram", {}).get("transferred", 0) < 32 * MIB:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("migration made no progress")
+                time.sleep(0.1)
+            if args.case == "cancel":
+                src.qmp.cmd("migrate_cancel")
+            else:
+                dst.kill()
+        info = wait_migration(src, timeout=120)
+        expect = "cancelled" if args.case == "cancel" else "failed"
+        if info["status"] != expect:
+            raise RuntimeError(f"migration ended {info['status']}, expected {expect}")
+        wait_status(src, ("running",))
+        good, line = src.verify()
+        if not good:
+            raise RuntimeError(f"source data damaged: {line}")
+        log(f"# fault {args.case}: source {src.status()}, "
+            f"error '{info.get('error-desc', '')}'; {line}")
+        ok = True
+        return {"case": args.case, "verified": True}
+    finally:
+        for vm in (src, dst):
+            if vm:
+                vm.cleanup(keep=not ok)
+        if ok:
+            os.system(f"rm -rf {work}")
+        else:
+            log(f"# logs kept in {work}")
+
+
+STOCK_QEMU = "/usr/bin/qemu-system-x86_64"
+
+
+def interop(args, log):
+    """Migrate between Debian's stock QEMU 7.2 and the fork."""
+    if not os.path.exists(STOCK_QEMU):
+        raise RuntimeError(f"{STOCK_QEMU} (Debian's qemu-system-x86) is not installed")
+    fork = None
+    stock = STOCK_QEMU
+    src_bin, dst_bin = (fork, stock) if args.direction == "to-stock" else (stock, fork)
+    work = tempfile.mkdtemp(prefix="memx-interop-")
+    common = dict(flavour=args.kernel, mem=args.mem, boot=args.boot,
+                  append=args.append, machine="pc-q35-7.2")
+    src = Vm("source", workdir=os.path.join(work, "src"), binary=src_bin, **common)
+    os.makedirs(src.workdir)
+    dst = None
+    ok = False
+    try:
+        boot(src, "pattern-heavy")
+        port = free_tcp_port()
+        set_migration(src, {}, {"max-bandwidth": 10 * 1024 * MIB})
+        dst = Vm("destination", workdir=os.path.join(work, "dst"), binary=dst_bin,
+                 incoming="defer", **common)
+        os.makedirs(dst.workdir)
+        dst.start()
+        dst.qmp.cmd("migrate-incoming", {"uri": f"tcp:127.0.0.1:{port}"})
+        src.qmp.cmd("migrate", {"uri": f"tcp:127.0.0.1:{port}"})
+        info = wait_migration(src)
+        if info["status"] != "completed":
+            raise RuntimeError(f"migration {info['status']}: {info.get('error-desc')}")
+        wait_status(dst, ("running",))
+        good, line = dst.verify()
+        if not good:
+            raise RuntimeError(f"destination verification failed: {line}")
+        log(f"# interop {args.direction}: {info['ram']['transferred'] / MIB:.1f} MiB; {line}")
+        ok = True
+        return {"direction": args.direction, "verified": True}
+    finally:
+        for vm in (src, dst):
+            if vm:
+                vm.cleanup(keep=not ok)
+        if ok:
+            os.system(f"rm -rf {work}")
+        else:
+            log(f"# logs kept in {work}")
+
+
+# Named suites: lists of argument vectors.
+SUITES = {
+    "check": [
+        ["migrate", "--scenario", "freed-garbage", "--config", "precopy", "--kernel", "6.12"],
+        ["migrate", "--scenario", "alloc-churn", "--config", "multifd", "--kernel", "6.12"],
+        ["migrate", "--scenario", "pattern-heavy", "--config", "multifd", "--kernel", "6.1"],
+        ["migrate", "--scenario", "dirty", "--config", "precopy", "--kernel", "6.1",
+         "--boot", "bzimage"],
+        ["migrate", "--scenario", "idle", "--config", "precopy", "--transport", "unix"],
+        ["migrate", "--scenario", "idle", "--config", "precopy", "--transport", "file"],
+        ["migrate", "--scenario", "idle", "--config", "precopy", "--transport", "exec"],
+        ["fault", "--case", "cancel"],
+        ["fault", "--case", "dest-killed"],
+        ["fault", "--case", "dest-refuses"],
+        ["interop", "--direction", "from-stock"],
+        ["interop", "--direction", "to-stock"],
+    ],
+}
+
+
+def parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("action", choices=["migrate", "fault", "interop", "suite"])
+    p.add_argument("suite", nargs="?")
+    p.add_argument("--scenario", choices=sorted(SCENARIOS), default="idle")
+    p.add_argument("--config", choices=sorted(CONFIGS), default="precopy")
+    p.add_argument("--kernel", choices=["6.1", "6.12"], default="6.12")
+    p.add_argument("--boot", choices=["pvh", "bzimage"], default="pvh")
+    p.add_argument("--mem", default="1G")
+    p.add_argument("--machine", default="q35")
+    p.add_argument("--append", default="", help="extra guest kernel command line")
+    p.add_argument("--transport", choices=["tcp", "unix", "file", "exec"], default="tcp")
+    p.add_argument("--case", choices=["cancel", "dest-killed", "dest-refuses"])
+    p.add_argument("--direction", choices=["to-stock", "from-stock"])
+    p.add_argument("--json", help="append result records to this file")
+    return p
+
+
+def describe(a):
+    if a.action == "migrate":
+        extra = f" boot={a.boot}" if a.boot != "pvh" else ""
+        extra += f" append='{a.append}'" if a.append else ""
+        return f"e2e/migrate {a.scenario} {a.config} kernel={a.kernel} {a.transport}{extra}"
+    if a.action == "fault":
+        return f"e2e/fault {a.case}"
+    return f"e2e/interop {a.direction}"
+
+
+def main():
+    args = parser().parse_args()
+    runs = ([parser().parse_args(v) for v in SUITES[args.suite]]
+            if args.action == "suite" else [args])
+    if args.action == "suite":
+        for r in runs:
+            r.json = args.json
+    print(f"1..{len(runs)}", flush=True)
+    failed = 0
+    for n, r in enumerate(runs, 1):
+        def log(msg):
+            print(msg, flush=True)
+        t0 = time.monotonic()
+        try:
+            rec = {"migrate": migrate, "fault": fault, "interop": interop}[r.action](r, log)
+            rec["wall_s"] = round(time.monotonic() - t0, 1)
+            if r.json:
+                with open(r.json, "a") as f:
+                    f.write(json.dumps(rec) + "\n")
+            print(f"ok {n} {describe(r)} ({rec['wall_s']}s)", flush=True)
+        except (Exception, QMPError) as e:
+            failed += 1
+            for line in traceback.format_exc().splitlines():
+                print(f"# {line}")
+            print(f"not ok {n} {describe(r)}: {e}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

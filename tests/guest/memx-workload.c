@@ -1,0 +1,408 @@
+/*
+ * memx-workload: the guest side of qemu-memx's live-migration tests.
+ *
+ * Runs as the test guest's init payload (static binary, no libc beyond
+ * the static glibc).  It puts guest memory into the states the migration
+ * features care about and checks, after migration, that every byte the
+ * guest owns survived:
+ *
+ *   fill-random MIB      MIB of pseudo-random pages, per-page checksums
+ *   fill-pattern MIB     MIB of uniform pages (0x00, 0xaa bytes,
+ *                        0xdeadbeef words, 8-byte patterns, 0xff),
+ *                        per-page checksums
+ *   free-garbage MIB     allocate MIB, fill with random data, free it:
+ *                        the kernel's free lists now hold stale garbage
+ *   dirty MIB RATE       keep rewriting MIB at RATE MiB/s (background),
+ *                        checksums kept up to date
+ *   churn MIB            keep allocating MIB, writing checksummed data,
+ *                        verifying and freeing it (background); any
+ *                        mismatch is counted as an error
+ *   verify               pause background work, check every checksum,
+ *                        print a verdict line, resume
+ *   status               print counters
+ *   sleep SECONDS        wait (useful on the kernel command line)
+ *
+ * Commands come from the command line (each argument "cmd:arg:arg") and
+ * then from stdin, one per line.  Every reply is one line starting with
+ * "MEMX-" so a host can pick them out of the console stream:
+ *   MEMX-READY, MEMX-OK <cmd> ..., MEMX-ERR <cmd> <reason>,
+ *   MEMX-VERIFY status=ok|fail pages=N bad=N churn_iters=N churn_bad=N
+ *
+ * Copyright (c) 2026 qemu-memx developers
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE_SIZE 4096
+#define WORDS_PER_PAGE (PAGE_SIZE / 8)
+#define MIB (1024 * 1024)
+#define MAX_REGIONS 64
+
+typedef struct Region {
+    const char *kind;
+    uint8_t *mem;
+    size_t pages;
+    uint64_t *sums;     /* one checksum per page */
+} Region;
+
+static Region regions[MAX_REGIONS];
+static int nr_regions;
+
+/* Background work is paused while 'verify' runs. */
+static pthread_mutex_t work_lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile uint64_t churn_iters, churn_bad, dirty_pages_written;
+
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t page_sum(const uint8_t *page)
+{
+    const uint64_t *w = (const uint64_t *)page;
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    for (int i = 0; i < WORDS_PER_PAGE; i++) {
+        h = (h ^ w[i]) * 0x100000001b3ULL;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+/* Random content whose first word is never repeated page-wide. */
+static void fill_random_page(uint8_t *page, uint64_t *seed)
+{
+    uint64_t *w = (uint64_t *)page;
+
+    for (int i = 0; i < WORDS_PER_PAGE; i++) {
+        w[i] = splitmix64(seed);
+    }
+}
+
+static const uint64_t pattern_kinds[] = {
+    0x0000000000000000ULL,
+    0xaaaaaaaaaaaaaaaaULL,
+    0xdeadbeefdeadbeefULL,
+    0x0123456789abcdefULL,
+    0xffffffffffffffffULL,
+    0x5a5a5a5aa5a5a5a5ULL,
+};
+
+static void fill_pattern_page(uint8_t *page, uint64_t value)
+{
+    uint64_t *w = (uint64_t *)page;
+
+    for (int i = 0; i < WORDS_PER_PAGE; i++) {
+        w[i] = value;
+    }
+}
+
+static uint8_t *alloc_pages(size_t pages)
+{
+    void *p = mmap(NULL, pages * PAGE_SIZE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static Region *new_region(const char *kind, size_t mib)
+{
+    Region *r;
+
+    if (nr_regions == MAX_REGIONS || mib == 0) {
+        return NULL;
+    }
+    r = &regions[nr_regions];
+    r->pages = mib * MIB / PAGE_SIZE;
+    r->mem = alloc_pages(r->pages);
+    r->sums = calloc(r->pages, sizeof(uint64_t));
+    if (!r->mem || !r->sums) {
+        if (r->mem) {
+            munmap(r->mem, r->pages * PAGE_SIZE);
+        }
+        free(r->sums);
+        return NULL;
+    }
+    r->kind = kind;
+    nr_regions++;
+    return r;
+}
+
+static bool cmd_fill_random(size_t mib)
+{
+    static uint64_t seed = 0x6d656d78;
+    Region *r = new_region("random", mib);
+
+    if (!r) {
+        return false;
+    }
+    for (size_t i = 0; i < r->pages; i++) {
+        uint8_t *page = r->mem + i * PAGE_SIZE;
+
+        fill_random_page(page, &seed);
+        r->sums[i] = page_sum(page);
+    }
+    return true;
+}
+
+static bool cmd_fill_pattern(size_t mib)
+{
+    Region *r = new_region("pattern", mib);
+    size_t nkinds = sizeof(pattern_kinds) / sizeof(pattern_kinds[0]);
+
+    if (!r) {
+        return false;
+    }
+    for (size_t i = 0; i < r->pages; i++) {
+        uint8_t *page = r->mem + i * PAGE_SIZE;
+
+        fill_pattern_page(page, pattern_kinds[i % nkinds]);
+        r->sums[i] = page_sum(page);
+    }
+    return true;
+}
+
+static bool cmd_free_garbage(size_t mib)
+{
+    static uint64_t seed = 0x67617262;
+    size_t pages = mib * MIB / PAGE_SIZE;
+    uint8_t *mem = alloc_pages(pages);
+
+    if (!mem || !pages) {
+        return false;
+    }
+    for (size_t i = 0; i < pages; i++) {
+        fill_random_page(mem + i * PAGE_SIZE, &seed);
+    }
+    return munmap(mem, pages * PAGE_SIZE) == 0;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+typedef struct DirtyArgs {
+    Region *region;
+    double mib_per_s;
+} DirtyArgs;
+
+/* Rewrite pages round-robin at a fixed rate, keeping checksums exact. */
+static void *dirty_thread(void *opaque)
+{
+    DirtyArgs *a = opaque;
+    Region *r = a->region;
+    uint64_t seed = 0x64697274;
+    double pages_per_s = a->mib_per_s * MIB / PAGE_SIZE;
+    double start = now_seconds();
+    uint64_t done = 0;
+    size_t i = 0;
+
+    for (;;) {
+        double due = (now_seconds() - start) * pages_per_s;
+
+        if (done >= due) {
+            usleep(1000);
+            continue;
+        }
+        pthread_mutex_lock(&work_lock);
+        for (int n = 0; n < 64 && done < due; n++, done++) {
+            uint8_t *page = r->mem + i * PAGE_SIZE;
+
+            fill_random_page(page, &seed);
+            r->sums[i] = page_sum(page);
+            i = (i + 1) % r->pages;
+        }
+        dirty_pages_written = done;
+        pthread_mutex_unlock(&work_lock);
+    }
+    return NULL;
+}
+
+/*
+ * Allocate, write, verify, free, forever.  The kernel hands this loop
+ * pages that were free a moment ago: if migration skipped a page the
+ * guest had just allocated and written, its content on the destination
+ * is wrong and the check below counts it.
+ */
+static void *churn_thread(void *opaque)
+{
+    size_t pages = (size_t)(uintptr_t)opaque;
+    uint64_t seed = 0x63687572;
+    uint64_t *sums = calloc(pages, sizeof(uint64_t));
+
+    for (;;) {
+        uint8_t *mem;
+
+        pthread_mutex_lock(&work_lock);
+        mem = alloc_pages(pages);
+        if (!mem) {
+            pthread_mutex_unlock(&work_lock);
+            usleep(10000);
+            continue;
+        }
+        for (size_t i = 0; i < pages; i++) {
+            fill_random_page(mem + i * PAGE_SIZE, &seed);
+            sums[i] = page_sum(mem + i * PAGE_SIZE);
+        }
+        pthread_mutex_unlock(&work_lock);
+        /* Let time (and migration) pass with the data in place. */
+        usleep(20000);
+        pthread_mutex_lock(&work_lock);
+        for (size_t i = 0; i < pages; i++) {
+            if (page_sum(mem + i * PAGE_SIZE) != sums[i]) {
+                churn_bad++;
+            }
+        }
+        munmap(mem, pages * PAGE_SIZE);
+        churn_iters++;
+        pthread_mutex_unlock(&work_lock);
+    }
+    return NULL;
+}
+
+static void cmd_verify(void)
+{
+    uint64_t pages = 0, bad = 0;
+    int first_bad_region = -1;
+    size_t first_bad_page = 0;
+
+    pthread_mutex_lock(&work_lock);
+    for (int r = 0; r < nr_regions; r++) {
+        for (size_t i = 0; i < regions[r].pages; i++) {
+            pages++;
+            if (page_sum(regions[r].mem + i * PAGE_SIZE) != regions[r].sums[i]) {
+                if (!bad) {
+                    first_bad_region = r;
+                    first_bad_page = i;
+                }
+                bad++;
+            }
+        }
+    }
+    printf("MEMX-VERIFY status=%s pages=%" PRIu64 " bad=%" PRIu64
+           " churn_iters=%" PRIu64 " churn_bad=%" PRIu64,
+           bad || churn_bad ? "fail" : "ok", pages, bad, churn_iters, churn_bad);
+    if (bad) {
+        printf(" first_bad=%s:%zu", regions[first_bad_region].kind, first_bad_page);
+    }
+    printf("\n");
+    fflush(stdout);
+    pthread_mutex_unlock(&work_lock);
+}
+
+static bool start_thread(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+
+    return pthread_create(&t, NULL, fn, arg) == 0 && pthread_detach(t) == 0;
+}
+
+/* Parse "cmd a b" or "cmd:a:b"; returns false on unknown/bad input. */
+static bool run_command(char *line)
+{
+    char *argv[4] = { 0 };
+    int argc = 0;
+    char *save = NULL;
+    size_t a1, a2;
+
+    for (char *tok = strtok_r(line, " :\t\r\n", &save); tok && argc < 4;
+         tok = strtok_r(NULL, " :\t\r\n", &save)) {
+        argv[argc++] = tok;
+    }
+    if (argc == 0) {
+        return true;
+    }
+    a1 = argc > 1 ? strtoul(argv[1], NULL, 0) : 0;
+    a2 = argc > 2 ? strtoul(argv[2], NULL, 0) : 0;
+
+#define REPLY(ok, fmt, ...) do { \
+        printf((ok) ? "MEMX-OK %s " fmt "\n" : "MEMX-ERR %s " fmt "\n", \
+               argv[0], ##__VA_ARGS__); \
+        fflush(stdout); \
+        return ok; \
+    } while (0)
+
+    if (!strcmp(argv[0], "fill-random")) {
+        bool ok = cmd_fill_random(a1);
+        REPLY(ok, "mib=%zu", a1);
+    } else if (!strcmp(argv[0], "fill-pattern")) {
+        bool ok = cmd_fill_pattern(a1);
+        REPLY(ok, "mib=%zu", a1);
+    } else if (!strcmp(argv[0], "free-garbage")) {
+        bool ok = cmd_free_garbage(a1);
+        REPLY(ok, "mib=%zu", a1);
+    } else if (!strcmp(argv[0], "dirty")) {
+        static DirtyArgs args;
+        Region *r = args.region ? NULL : new_region("dirty", a1);
+        bool ok = r != NULL && a2 > 0;
+
+        if (ok) {
+            for (size_t i = 0; i < r->pages; i++) {
+                r->sums[i] = page_sum(r->mem + i * PAGE_SIZE);
+            }
+            args.region = r;
+            args.mib_per_s = a2;
+            ok = start_thread(dirty_thread, &args);
+        }
+        REPLY(ok, "mib=%zu rate=%zu", a1, a2);
+    } else if (!strcmp(argv[0], "churn")) {
+        bool ok = a1 > 0 &&
+            start_thread(churn_thread, (void *)(uintptr_t)(a1 * MIB / PAGE_SIZE));
+        REPLY(ok, "mib=%zu", a1);
+    } else if (!strcmp(argv[0], "verify")) {
+        cmd_verify();
+        return true;
+    } else if (!strcmp(argv[0], "status")) {
+        REPLY(true, "regions=%d churn_iters=%" PRIu64 " churn_bad=%" PRIu64
+              " dirty_pages=%" PRIu64, nr_regions, churn_iters, churn_bad,
+              dirty_pages_written);
+    } else if (!strcmp(argv[0], "sleep")) {
+        sleep(a1);
+        REPLY(true, "seconds=%zu", a1);
+    }
+    REPLY(false, "unknown command");
+#undef REPLY
+}
+
+int main(int argc, char **argv)
+{
+    char line[256];
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    for (int i = 1; i < argc; i++) {
+        char buf[256];
+
+        snprintf(buf, sizeof(buf), "%s", argv[i]);
+        run_command(buf);
+    }
+    printf("MEMX-READY\n");
+    fflush(stdout);
+    while (fgets(line, sizeof(line), stdin)) {
+        run_command(line);
+    }
+    /* stdin closed: keep the guest (and background work) alive. */
+    for (;;) {
+        pause();
+    }
+    return 0;
+}
