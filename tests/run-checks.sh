@@ -49,11 +49,15 @@ run_tap() {
 suite_unit() {
     echo "== unit tests (stand-alone cores)"
     ninja -C "$build/cores" >/dev/null || { failed=$((failed + 1)); failures+=("cores build"); return; }
-    local t
-    while read -r t; do
-        run_tap "unit/$(basename "$t")" "$logs/unit-$(basename "$t").log" "$t" --tap
-    done < <(meson introspect --tests "$build/cores" |
-             python3 -c 'import json,sys; [print(t["cmd"][0]) for t in json.load(sys.stdin)]')
+    local name envs cmd
+    while IFS=$'\t' read -r name envs cmd; do
+        # shellcheck disable=SC2086
+        run_tap "unit/$name" "$logs/unit-$name.log" env $envs $cmd --tap
+    done < <(meson introspect --tests "$build/cores" | python3 -c '
+import json, sys
+for t in json.load(sys.stdin):
+    env = " ".join(f"{k}={v}" for k, v in t["env"].items())
+    print(t["name"], env, " ".join(t["cmd"][:1]), sep="\t")')
 }
 
 suite_peer() {

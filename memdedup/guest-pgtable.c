@@ -1,0 +1,60 @@
+/*
+ * x86-64 guest page-table walker (see guest-pgtable.h).
+ *
+ * Every entry is read through GuestMemory, so a table pointer that leads
+ * outside guest RAM ends the walk instead of reading host memory.  Only
+ * the architectural bits are used: present (0), page size (7) and the
+ * physical address (bits 12..51; the bits above 51 hold NX, protection
+ * keys and, under SME/TDX, encryption bits, which are masked off).
+ *
+ * Copyright (c) 2026 qemu-memx developers
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "memdedup/guest-pgtable.h"
+
+#define PTE_PRESENT   (1ULL << 0)
+#define PTE_PAGE_SIZE (1ULL << 7)
+#define PTE_ADDR_MASK 0x000ffffffffff000ULL
+
+bool guest_pgtable_translate(const GuestPgtable *pt, uint64_t vaddr,
+                             uint64_t *gpa, uint64_t *leaf_size)
+{
+    int top_shift = pt->levels == 5 ? 48 : 39;
+    uint64_t table = pt->root_gpa & PTE_ADDR_MASK;
+    int64_t sext;
+
+    if (pt->levels != 4 && pt->levels != 5) {
+        return false;
+    }
+    /* Canonical: bits above the top index replicate its highest bit. */
+    sext = (int64_t)(vaddr << (63 - (top_shift + 8))) >> (63 - (top_shift + 8));
+    if ((uint64_t)sext != vaddr) {
+        return false;
+    }
+
+    for (int shift = top_shift; shift >= 12; shift -= 9) {
+        uint64_t index = (vaddr >> shift) & 511;
+        uint64_t entry;
+
+        if (!guest_read_u64(pt->mem, table + index * 8, &entry) ||
+            !(entry & PTE_PRESENT)) {
+            return false;
+        }
+        if (shift == 12 || ((shift == 21 || shift == 30) && (entry & PTE_PAGE_SIZE))) {
+            uint64_t size = 1ULL << shift;
+            uint64_t base = entry & PTE_ADDR_MASK & ~(size - 1);
+
+            *gpa = base | (vaddr & (size - 1));
+            if (leaf_size) {
+                *leaf_size = size;
+            }
+            return true;
+        }
+        if (entry & PTE_PAGE_SIZE) {
+            return false;  /* PS set at a level that cannot map a page */
+        }
+        table = entry & PTE_ADDR_MASK;
+    }
+    return false;
+}

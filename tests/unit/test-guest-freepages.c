@@ -1,0 +1,439 @@
+/*
+ * Unit tests for the guest page-table walker and the free-page scan, on
+ * synthetic guests: a buffer standing for guest RAM, holding hand-built
+ * x86-64 page tables (4- and 5-level; 4 KiB, 2 MiB and 1 GiB leaves), a
+ * struct page array with buddy heads, and sparse mem_section tables.
+ * Hostile layouts (tables or struct pages outside RAM, bad orders,
+ * misaligned or overrunning blocks) must fail cleanly or be rejected.
+ *
+ * Copyright (c) 2026 qemu-memx developers
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include <glib.h>
+#include <string.h>
+
+#include "memdedup/guest-freepages.h"
+
+#define RAM_SIZE (64ULL << 20)          /* 64 MiB of guest RAM */
+#define NR_PFNS (RAM_SIZE >> 12)
+#define KERNEL_MAP 0xffffffff80000000ULL
+#define DIRECT_MAP 0xffff888000000000ULL
+#define VMEMMAP 0xffffea0000000000ULL
+#define P 0x1ULL                        /* present */
+#define PS 0x80ULL                      /* page size */
+#define BUDDY_612 0xf0000000u
+
+typedef struct FakeGuest {
+    unsigned char *ram;
+    uint64_t next_table;                /* bump allocator for tables */
+    uint64_t root;
+    int levels;
+    GuestMemory mem;
+    VmcoreInfo info;
+} FakeGuest;
+
+static const void *fake_map(void *opaque, uint64_t gpa, uint64_t len)
+{
+    FakeGuest *g = opaque;
+
+    if (gpa >= RAM_SIZE || len > RAM_SIZE - gpa) {
+        return NULL;
+    }
+    return g->ram + gpa;
+}
+
+static uint64_t *pte_at(FakeGuest *g, uint64_t gpa)
+{
+    return (uint64_t *)(g->ram + gpa);
+}
+
+static uint64_t alloc_table(FakeGuest *g)
+{
+    uint64_t t = g->next_table;
+
+    g->next_table += 4096;
+    g_assert_cmpuint(g->next_table, <=, 0x100000);  /* tables live below 1 MiB */
+    return t;
+}
+
+/* Map @vaddr to @gpa with a leaf of 2^@leaf_shift bytes. */
+static void map_page(FakeGuest *g, uint64_t vaddr, uint64_t gpa, int leaf_shift)
+{
+    uint64_t table = g->root;
+    int top = g->levels == 5 ? 48 : 39;
+
+    for (int shift = top; ; shift -= 9) {
+        uint64_t *e = pte_at(g, table + ((vaddr >> shift) & 511) * 8);
+
+        if (shift == leaf_shift) {
+            *e = gpa | P | (shift > 12 ? PS : 0);
+            return;
+        }
+        if (!(*e & P)) {
+            *e = alloc_table(g) | P;
+        }
+        table = *e & 0x000ffffffffff000ULL;
+    }
+}
+
+static void fake_guest_init(FakeGuest *g, int levels)
+{
+    memset(g, 0, sizeof(*g));
+    g->ram = g_malloc0(RAM_SIZE);
+    g->levels = levels;
+    g->next_table = 0x1000;
+    g->root = alloc_table(g);
+    g->mem.map = fake_map;
+    g->mem.opaque = g;
+    g->info.page_size = 4096;
+    g->info.init_top_pgt = KERNEL_MAP + g->root;   /* phys_base 0 */
+    g->info.pgtable_l5_enabled = levels == 5;
+    g->info.page_struct_size = 64;
+    g->info.page_mapcount_off = 48;
+    g->info.page_private_off = 40;
+    g->info.max_order = 10;
+    g->info.section_size_bits = 27;
+    g->info.buddy_mapcount_value = BUDDY_612;
+    g->info.buddy_type_in_top_byte = true;
+}
+
+/* The struct page array lives at gpa 32 MiB (1 MiB for 16384 pfns). */
+#define MEMMAP_GPA (32ULL << 20)
+
+static void map_vmemmap(FakeGuest *g, int leaf_shift)
+{
+    if (leaf_shift == 12) {
+        for (uint64_t off = 0; off < NR_PFNS * 64; off += 4096) {
+            map_page(g, VMEMMAP + off, MEMMAP_GPA + off, 12);
+        }
+    } else {
+        map_page(g, VMEMMAP, MEMMAP_GPA, leaf_shift);
+    }
+    g->info.has_vmemmap = true;
+    g->info.vmemmap = VMEMMAP;
+}
+
+static void set_page(FakeGuest *g, uint64_t pfn, uint32_t mapcount, uint64_t private)
+{
+    unsigned char *page = g->ram + MEMMAP_GPA + pfn * 64;
+
+    memcpy(page + 48, &mapcount, 4);
+    memcpy(page + 40, &private, 8);
+}
+
+static void fill_not_buddy(FakeGuest *g)
+{
+    for (uint64_t pfn = 0; pfn < NR_PFNS; pfn++) {
+        set_page(g, pfn, 0xffffffff, 0x1234);   /* in use, unmapped */
+    }
+}
+
+static bool is_set(const uint64_t *bm, uint64_t pfn)
+{
+    return bm[pfn / 64] >> (pfn % 64) & 1;
+}
+
+static const GuestRamRange whole_ram[] = { { 0, RAM_SIZE } };
+
+static void scan(FakeGuest *g, uint64_t *bm, GuestFreePageStats *st,
+                 bool expect_ok)
+{
+    GuestKernelView view;
+    const char *why = NULL;
+    bool ok;
+
+    memset(st, 0, sizeof(*st));
+    memset(bm, 0, NR_PFNS / 8);
+    ok = guest_kernel_view_init(&view, &g->info, &g->mem, whole_ram, 1, &why) &&
+         guest_free_pages_scan(&view, whole_ram, 1, bm, NR_PFNS, st, &why);
+    if (expect_ok) {
+        g_assert_null(why);
+        g_assert_true(ok);
+    } else {
+        g_assert_false(ok);
+        g_assert_nonnull(why);
+        g_test_message("refused as expected: %s", why);
+    }
+}
+
+static void test_translate(void)
+{
+    FakeGuest g;
+    GuestPgtable pt;
+    uint64_t gpa, leaf;
+
+    for (int levels = 4; levels <= 5; levels++) {
+        fake_guest_init(&g, levels);
+        pt = (GuestPgtable) { .mem = &g.mem, .root_gpa = g.root, .levels = levels };
+        map_page(&g, 0xffffffff81000000ULL, 0x1000000, 21);
+        map_page(&g, DIRECT_MAP, 0, 30);
+        map_page(&g, 0xffffc90000001000ULL, 0x3000, 12);
+
+        g_assert_true(guest_pgtable_translate(&pt, 0xffffffff81012345ULL, &gpa, &leaf));
+        g_assert_cmphex(gpa, ==, 0x1012345);
+        g_assert_cmpuint(leaf, ==, 2 << 20);
+        g_assert_true(guest_pgtable_translate(&pt, DIRECT_MAP + 0x2abcdef, &gpa, &leaf));
+        g_assert_cmphex(gpa, ==, 0x2abcdef);
+        g_assert_cmpuint(leaf, ==, 1 << 30);
+        g_assert_true(guest_pgtable_translate(&pt, 0xffffc90000001ff8ULL, &gpa, &leaf));
+        g_assert_cmphex(gpa, ==, 0x3ff8);
+        g_assert_cmpuint(leaf, ==, 4096);
+        /* not mapped */
+        g_assert_false(guest_pgtable_translate(&pt, 0xffffc90000002000ULL, &gpa, &leaf));
+        /* not canonical */
+        g_assert_false(guest_pgtable_translate(&pt, 0x0000800000000000ULL, &gpa, &leaf));
+        g_assert_false(guest_pgtable_translate(&pt, 0x8000000000000000ULL, &gpa, &leaf));
+        g_free(g.ram);
+    }
+}
+
+static void test_translate_hostile(void)
+{
+    FakeGuest g;
+    GuestPgtable pt;
+    uint64_t gpa, leaf;
+    uint64_t *e;
+
+    fake_guest_init(&g, 4);
+    pt = (GuestPgtable) { .mem = &g.mem, .root_gpa = g.root, .levels = 4 };
+    map_page(&g, 0xffffc90000001000ULL, 0x3000, 12);
+    /* Point the top-level entry outside guest RAM. */
+    e = pte_at(&g, g.root + ((0xffffc90000001000ULL >> 39) & 511) * 8);
+    *e = (RAM_SIZE + 0x10000) | P;
+    g_assert_false(guest_pgtable_translate(&pt, 0xffffc90000001000ULL, &gpa, &leaf));
+    /* PS at the top level is invalid */
+    *e = 0x5000 | P | PS;
+    g_assert_false(guest_pgtable_translate(&pt, 0xffffc90000001000ULL, &gpa, &leaf));
+    /* Root outside RAM */
+    pt.root_gpa = RAM_SIZE;
+    g_assert_false(guest_pgtable_translate(&pt, 0xffffc90000001000ULL, &gpa, &leaf));
+    pt.levels = 3;
+    g_assert_false(guest_pgtable_translate(&pt, 0xffffc90000001000ULL, &gpa, &leaf));
+    g_free(g.ram);
+}
+
+static void check_blocks(FakeGuest *g)
+{
+    g_autofree uint64_t *bm = g_malloc0(NR_PFNS / 8);
+    GuestFreePageStats st;
+
+    fill_not_buddy(g);
+    set_page(g, 1024, BUDDY_612, 10);   /* 1024 pages from pfn 1024 */
+    set_page(g, 4096, BUDDY_612, 3);    /* 8 pages */
+    set_page(g, 4104, BUDDY_612, 0);    /* 1 page */
+    set_page(g, 5001, BUDDY_612, 2);    /* misaligned: rejected */
+    set_page(g, 6000, BUDDY_612, 30);   /* order too big: rejected */
+    set_page(g, NR_PFNS - 2, BUDDY_612, 2); /* runs past RAM: rejected */
+    scan(g, bm, &st, true);
+
+    g_assert_cmpuint(st.pages_scanned, <=, NR_PFNS);
+    g_assert_cmpuint(st.free_blocks, ==, 3);
+    g_assert_cmpuint(st.free_pages, ==, 1024 + 8 + 1);
+    g_assert_cmpuint(st.rejected_blocks, ==, 3);
+    g_assert_cmpuint(st.blocks_by_order[10], ==, 1);
+    g_assert_cmpuint(st.blocks_by_order[3], ==, 1);
+    g_assert_cmpuint(st.blocks_by_order[0], ==, 1);
+    for (uint64_t pfn = 0; pfn < NR_PFNS; pfn++) {
+        bool want = (pfn >= 1024 && pfn < 2048) || (pfn >= 4096 && pfn <= 4104);
+
+        if (is_set(bm, pfn) != want) {
+            g_error("pfn %" G_GUINT64_FORMAT " free=%d, expected %d", pfn,
+                    is_set(bm, pfn), want);
+        }
+    }
+}
+
+static void test_scan_leaf_sizes(void)
+{
+    static const int leaves[] = { 12, 21 };
+    FakeGuest g;
+
+    for (int levels = 4; levels <= 5; levels++) {
+        for (size_t i = 0; i < G_N_ELEMENTS(leaves); i++) {
+            fake_guest_init(&g, levels);
+            map_vmemmap(&g, leaves[i]);
+            check_blocks(&g);
+            g_free(g.ram);
+        }
+    }
+}
+
+/* A block straddling two 4 KiB pieces of the struct page array. */
+static void test_block_across_chunks(void)
+{
+    g_autofree uint64_t *bm = g_malloc0(NR_PFNS / 8);
+    GuestFreePageStats st;
+    FakeGuest g;
+
+    fake_guest_init(&g, 4);
+    map_vmemmap(&g, 12);    /* 64 struct pages per 4 KiB piece */
+    fill_not_buddy(&g);
+    set_page(&g, 128, BUDDY_612, 7);    /* pfns 128..255 span 2 pieces */
+    set_page(&g, 256, BUDDY_612, 0);
+    scan(&g, bm, &st, true);
+    g_assert_cmpuint(st.free_pages, ==, 129);
+    g_assert_true(is_set(bm, 255));
+    g_assert_true(is_set(bm, 256));
+    g_assert_false(is_set(bm, 257));
+    g_free(g.ram);
+}
+
+static void test_6_1_word_encoding(void)
+{
+    g_autofree uint64_t *bm = g_malloc0(NR_PFNS / 8);
+    GuestFreePageStats st;
+    FakeGuest g;
+
+    fake_guest_init(&g, 4);
+    map_vmemmap(&g, 21);
+    g.info.buddy_mapcount_value = 0xffffff7f;    /* -129 */
+    g.info.buddy_type_in_top_byte = false;
+    fill_not_buddy(&g);
+    set_page(&g, 64, 0xffffff7f, 6);
+    set_page(&g, 200, 0xffffff7e, 0);           /* another type bit: no */
+    set_page(&g, 300, 0xf0000000, 0);           /* 6.12 marker: no */
+    scan(&g, bm, &st, true);
+    g_assert_cmpuint(st.free_blocks, ==, 1);
+    g_assert_cmpuint(st.free_pages, ==, 64);
+    g_free(g.ram);
+}
+
+/* Root array at gpa 0x200000, section array at 0x201000, via direct map. */
+static void setup_mem_section(FakeGuest *g, unsigned section_bits,
+                              uint64_t encoded)
+{
+    uint64_t roots = 0x200000, sections = 0x201000;
+    uint64_t root_ptr = DIRECT_MAP + sections;
+    uint64_t nr_sections = RAM_SIZE >> section_bits;
+
+    map_page(g, DIRECT_MAP, 0, 30);
+    g->info.has_vmemmap = false;
+    g->info.vmemmap = 0;
+    g->info.mem_section = DIRECT_MAP + roots;
+    g->info.mem_section_length = 4096;
+    g->info.mem_section_size = 32;
+    g->info.section_mem_map_off = 0;
+    g->info.section_size_bits = section_bits;
+    memcpy(g->ram + roots, &root_ptr, 8);
+    for (uint64_t s = 0; s < nr_sections; s++) {
+        memcpy(g->ram + sections + s * 32, &encoded, 8);
+    }
+}
+
+static void test_mem_section_decode(void)
+{
+    g_autofree uint64_t *bm = g_malloc0(NR_PFNS / 8);
+    GuestFreePageStats st;
+    GuestKernelView view;
+    const char *why;
+    FakeGuest g;
+    uint64_t bad;
+
+    fake_guest_init(&g, 4);
+    map_page(&g, VMEMMAP, MEMMAP_GPA, 21);
+    /* present | has mem map | online | early: the flags are cleared */
+    setup_mem_section(&g, 24, VMEMMAP | 0xf);
+    fill_not_buddy(&g);
+    set_page(&g, 2048, BUDDY_612, 9);
+    scan(&g, bm, &st, true);
+    g_assert_cmpuint(st.free_pages, ==, 512);
+    g_assert_true(guest_kernel_view_init(&view, &g.info, &g.mem, whole_ram, 1, &why));
+    g_assert_cmphex(view.vmemmap, ==, VMEMMAP);
+
+    /* One section disagreeing: refuse. */
+    bad = (VMEMMAP + 0x1000000) | 0x3;
+    memcpy(g.ram + 0x201000 + 2 * 32, &bad, 8);
+    scan(&g, bm, &st, false);
+
+    /* No present section: refuse. */
+    setup_mem_section(&g, 24, 0);
+    scan(&g, bm, &st, false);
+
+    /* Root pointer outside the direct map's RAM: refuse. */
+    setup_mem_section(&g, 24, VMEMMAP | 0x3);
+    {
+        uint64_t wild = DIRECT_MAP + RAM_SIZE + 0x1000;
+
+        memcpy(g.ram + 0x200000, &wild, 8);
+    }
+    scan(&g, bm, &st, false);
+
+    /* SYMBOL(vmemmap) present but mem_section disagrees: refuse. */
+    setup_mem_section(&g, 24, (VMEMMAP + 0x40000000) | 0x3);
+    g.info.has_vmemmap = true;
+    g.info.vmemmap = VMEMMAP;
+    scan(&g, bm, &st, false);
+    g_free(g.ram);
+}
+
+static void test_hostile_layouts(void)
+{
+    g_autofree uint64_t *bm = g_malloc0(NR_PFNS / 8);
+    GuestFreePageStats st;
+    FakeGuest g;
+
+    /* struct pages mapped beyond guest RAM */
+    fake_guest_init(&g, 4);
+    map_page(&g, VMEMMAP, RAM_SIZE - (1 << 21) + (1 << 21), 21);
+    g.info.has_vmemmap = true;
+    g.info.vmemmap = VMEMMAP;
+    scan(&g, bm, &st, false);
+    g_free(g.ram);
+
+    /* vmemmap not mapped at all */
+    fake_guest_init(&g, 4);
+    g.info.has_vmemmap = true;
+    g.info.vmemmap = VMEMMAP;
+    scan(&g, bm, &st, false);
+
+    /* init_top_pgt outside RAM (phys_base lies) */
+    g.info.phys_base = RAM_SIZE;
+    scan(&g, bm, &st, false);
+    g.info.phys_base = 0;
+
+    /* unsupported struct page size */
+    map_vmemmap(&g, 21);
+    g.info.page_struct_size = 56;
+    scan(&g, bm, &st, false);
+    g_free(g.ram);
+
+    /* every struct page a buddy head of order 0: all free, nothing breaks */
+    fake_guest_init(&g, 4);
+    map_vmemmap(&g, 21);
+    for (uint64_t pfn = 0; pfn < NR_PFNS; pfn++) {
+        set_page(&g, pfn, BUDDY_612, 0);
+    }
+    scan(&g, bm, &st, true);
+    g_assert_cmpuint(st.free_pages, ==, NR_PFNS);
+    g_free(g.ram);
+}
+
+static void test_bitmap_too_small(void)
+{
+    g_autofree uint64_t *bm = g_malloc0(NR_PFNS / 8);
+    GuestFreePageStats st = { 0 };
+    GuestKernelView view;
+    const char *why;
+    FakeGuest g;
+
+    fake_guest_init(&g, 4);
+    map_vmemmap(&g, 21);
+    g_assert_true(guest_kernel_view_init(&view, &g.info, &g.mem, whole_ram, 1, &why));
+    g_assert_false(guest_free_pages_scan(&view, whole_ram, 1, bm, NR_PFNS - 1, &st, &why));
+    g_free(g.ram);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/guest-pgtable/translate", test_translate);
+    g_test_add_func("/guest-pgtable/hostile", test_translate_hostile);
+    g_test_add_func("/guest-freepages/leaf-sizes", test_scan_leaf_sizes);
+    g_test_add_func("/guest-freepages/block-across-chunks", test_block_across_chunks);
+    g_test_add_func("/guest-freepages/6.1-word-encoding", test_6_1_word_encoding);
+    g_test_add_func("/guest-freepages/mem-section", test_mem_section_decode);
+    g_test_add_func("/guest-freepages/hostile", test_hostile_layouts);
+    g_test_add_func("/guest-freepages/bitmap-too-small", test_bitmap_too_small);
+    return g_test_run();
+}
