@@ -20,6 +20,8 @@
  *   verify               pause background work, check every checksum,
  *                        print a verdict line, resume
  *   status               print counters
+ *   buddyinfo            free blocks per order, summed over all zones of
+ *                        /proc/buddyinfo (the oracle for introspection)
  *   sleep SECONDS        wait (useful on the kernel command line)
  *
  * Commands come from the command line (each argument "cmd:arg:arg") and
@@ -310,6 +312,53 @@ static void cmd_verify(void)
     pthread_mutex_unlock(&work_lock);
 }
 
+/* Sum /proc/buddyinfo's per-order counts over all nodes and zones. */
+static void cmd_buddyinfo(void)
+{
+    unsigned long long sum[32] = { 0 };
+    int orders = 0;
+    char line[512];
+    FILE *f = fopen("/proc/buddyinfo", "r");
+
+    if (!f) {
+        printf("MEMX-ERR buddyinfo cannot open /proc/buddyinfo\n");
+        return;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        char *p = strstr(line, "zone");
+        int n = 0;
+
+        if (!p) {
+            continue;
+        }
+        p += 4;
+        while (*p == ' ') {
+            p++;
+        }
+        while (*p && *p != ' ') {   /* zone name */
+            p++;
+        }
+        for (char *end; n < 32; n++, p = end) {
+            unsigned long long v = strtoull(p, &end, 10);
+
+            if (end == p) {
+                break;
+            }
+            sum[n] += v;
+        }
+        if (n > orders) {
+            orders = n;
+        }
+    }
+    fclose(f);
+    printf("MEMX-OK buddyinfo orders=");
+    for (int i = 0; i < orders; i++) {
+        printf("%s%llu", i ? "," : "", sum[i]);
+    }
+    printf("\n");
+    fflush(stdout);
+}
+
 static bool start_thread(void *(*fn)(void *), void *arg)
 {
     pthread_t t;
@@ -376,6 +425,9 @@ static bool run_command(char *line)
         REPLY(true, "regions=%d churn_iters=%" PRIu64 " churn_bad=%" PRIu64
               " dirty_pages=%" PRIu64, nr_regions, churn_iters, churn_bad,
               dirty_pages_written);
+    } else if (!strcmp(argv[0], "buddyinfo")) {
+        cmd_buddyinfo();
+        return true;
     } else if (!strcmp(argv[0], "sleep")) {
         sleep(a1);
         REPLY(true, "seconds=%zu", a1);
