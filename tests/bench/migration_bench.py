@@ -1,18 +1,25 @@
 #!/usr/bin/env python3
 """make bench: migration benchmarks on real guests.
 
-For each scenario (idle, freed-garbage, pattern-heavy) and configuration
-(stock precopy, stock multifd, virtio-balloon free-page-hint), migrates a
-1 GiB 6.12 guest over loopback TCP with checksums verified, and records
-bytes sent (from query-migrate) and times. Writes build/bench/migration.json
-and prints a table with ratios against stock precopy of the same run.
-Times on shared 2-core machines vary up to 2x between runs; bytes repeat
-to about 0.1%, so judge by bytes and by ratios within one run.
+Every scenario (idle-fresh, freed-garbage, pattern-heavy, busy-writer,
+alloc-churn) is migrated with every configuration (stock precopy, stock
+multifd, virtio-balloon free-page-hint, and the qemu-memx features as they
+land): a 1 GiB 6.12 guest over loopback TCP, checksums verified in the
+guest on the destination. Bytes come from query-migrate on the source.
+limit_bytes is measured by dumping the stopped source after migration and
+counting its in-use, non-pattern pages (tests/tools/memx-dumpstat).
+
+Writes build/bench/migration.json (one record per scenario and config),
+build/bench/migration.txt (the table) and build/bench/migration.svg (bytes
+and time per config). Times on shared 2-core machines vary up to 2x
+between runs; bytes repeat closely, so judge by bytes and by ratios within
+one run.
 """
 
 import argparse
 import json
 import os
+import platform
 import sys
 import time
 
@@ -20,43 +27,104 @@ here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "e2e"))
 import run  # noqa: E402
 
-SCENARIOS = ["idle", "freed-garbage", "pattern-heavy"]
+SCENARIOS = ["idle-fresh", "freed-garbage", "pattern-heavy", "busy-writer", "alloc-churn"]
 CONFIGS = ["precopy", "multifd", "balloon-hint"]
+MIB = 1024 * 1024
+
+
+def table(results, scenarios):
+    lines = [f"{'scenario':14} {'config':13} {'sent MiB':>9} {'x stock':>8} "
+             f"{'x limit':>8} {'time ms':>8} {'downtime':>8} {'normal':>8} "
+             f"{'zero':>7}  verified"]
+    for scen in scenarios:
+        base = next((r for r in results if r["scenario"] == scen
+                     and r["config"] == "precopy"), None)
+        for r in (r for r in results if r["scenario"] == scen):
+            x_stock = r["transferred_bytes"] / base["transferred_bytes"] if base else float("nan")
+            x_limit = (r["transferred_bytes"] / r["limit_bytes"]
+                       if r.get("limit_bytes") else float("nan"))
+            lines.append(
+                f"{scen:14} {r['config']:13} {r['transferred_bytes'] / MIB:9.1f} "
+                f"{x_stock:8.3f} {x_limit:8.2f} {r['total_time_ms']:8} "
+                f"{r['downtime_ms']:8} {r['normal_pages']:8} {r['zero_pages']:7}  "
+                f"{'yes' if r['verified'] else 'NO'}")
+    return "\n".join(lines)
+
+
+def svg(results, scenarios, configs):
+    """Grouped bars: MiB sent (left panel) and total time (right panel)."""
+    colors = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1"]
+    W, H, pad, panel_w = 1000, 420, 50, 430
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+           f'font-family="sans-serif" font-size="11">',
+           f'<rect width="{W}" height="{H}" fill="white"/>']
+    for p, (key, title, scale) in enumerate([
+            ("transferred_bytes", "MiB sent", MIB), ("total_time_ms", "total time (ms)", 1)]):
+        x0 = pad + p * (panel_w + pad)
+        vals = [r[key] / scale for r in results if r.get(key) is not None]
+        top = max(vals) * 1.1 if vals else 1
+        out.append(f'<text x="{x0 + panel_w / 2}" y="20" text-anchor="middle" '
+                   f'font-size="14">{title}</text>')
+        out.append(f'<line x1="{x0}" y1="{H - 60}" x2="{x0 + panel_w}" y2="{H - 60}" '
+                   f'stroke="black"/>')
+        group_w = panel_w / len(scenarios)
+        bar_w = group_w * 0.8 / len(configs)
+        for si, scen in enumerate(scenarios):
+            gx = x0 + si * group_w + group_w * 0.1
+            out.append(f'<text x="{gx + group_w * 0.4}" y="{H - 45}" '
+                       f'text-anchor="middle">{scen}</text>')
+            for ci, conf in enumerate(configs):
+                r = next((r for r in results if r["scenario"] == scen
+                          and r["config"] == conf), None)
+                if not r or r.get(key) is None:
+                    continue
+                v = r[key] / scale
+                h = (H - 90) * v / top
+                out.append(f'<rect x="{gx + ci * bar_w:.1f}" y="{H - 60 - h:.1f}" '
+                           f'width="{bar_w * 0.9:.1f}" height="{h:.1f}" '
+                           f'fill="{colors[ci % len(colors)]}"><title>{scen} {conf}: '
+                           f'{v:.1f}</title></rect>')
+                out.append(f'<text x="{gx + ci * bar_w + bar_w * 0.45:.1f}" '
+                           f'y="{H - 63 - h:.1f}" text-anchor="middle" font-size="8">'
+                           f'{v:.0f}</text>')
+    for ci, conf in enumerate(configs):
+        out.append(f'<rect x="{pad + ci * 160}" y="{H - 25}" width="12" height="12" '
+                   f'fill="{colors[ci % len(colors)]}"/>')
+        out.append(f'<text x="{pad + ci * 160 + 16}" y="{H - 15}">{conf}</text>')
+    out.append("</svg>")
+    return "\n".join(out)
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--out", default=os.path.join(here, "..", "..", "build", "bench",
-                                                 "migration.json"))
+    p.add_argument("--outdir", default=os.path.join(here, "..", "..", "build", "bench"))
     p.add_argument("--kernel", default="6.12")
     p.add_argument("--scenarios", nargs="*", default=SCENARIOS)
     p.add_argument("--configs", nargs="*", default=CONFIGS)
     a = p.parse_args()
-    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    os.makedirs(a.outdir, exist_ok=True)
     results = []
     for scen in a.scenarios:
         for conf in a.configs:
             print(f"bench: {scen} / {conf} ...", flush=True)
             ns = run.parser().parse_args(["migrate", "--scenario", scen, "--config", conf,
-                                          "--kernel", a.kernel])
-            rec = run.migrate(ns, lambda m: print("   " + m.lstrip("# "), flush=True))
-            results.append(rec)
+                                          "--kernel", a.kernel, "--limit"])
+            results.append(run.migrate(ns, lambda m: print("   " + m.lstrip("# "),
+                                                           flush=True)))
     doc = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "machine": os.uname().nodename, "kernel": a.kernel, "guest_mem": "1G",
-           "results": results}
-    with open(a.out, "w") as f:
+           "host": {"cpus": os.cpu_count(), "machine": platform.machine(),
+                    "kernel": platform.release()},
+           "guest": {"kernel": a.kernel, "mem_mib": 1024, "accel": "tcg"},
+           "command": "make bench", "results": results}
+    with open(os.path.join(a.outdir, "migration.json"), "w") as f:
         json.dump(doc, f, indent=1)
-    print(f"\n{'scenario':15} {'config':13} {'sent MiB':>9} {'x stock':>8} "
-          f"{'time ms':>8} {'downtime':>8}  verified")
-    for scen in a.scenarios:
-        base = next((r for r in results if r["scenario"] == scen
-                     and r["config"] == "precopy"), None)
-        for r in (r for r in results if r["scenario"] == scen):
-            ratio = r["transferred_mib"] / base["transferred_mib"] if base else float("nan")
-            print(f"{scen:15} {r['config']:13} {r['transferred_mib']:9.1f} {ratio:8.3f} "
-                  f"{r['total_time_ms']:8} {r['downtime_ms']:8}  "
-                  f"{'yes' if r['verified'] else 'NO'}")
-    print(f"\nwritten: {os.path.abspath(a.out)}")
+    txt = table(results, a.scenarios)
+    with open(os.path.join(a.outdir, "migration.txt"), "w") as f:
+        f.write(txt + "\n")
+    with open(os.path.join(a.outdir, "migration.svg"), "w") as f:
+        f.write(svg(results, a.scenarios, a.configs))
+    print("\n" + txt)
+    print(f"\nwritten: {os.path.abspath(a.outdir)}/migration.{{json,txt,svg}}")
     return 0 if all(r["verified"] for r in results) else 1
 
 

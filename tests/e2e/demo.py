@@ -65,8 +65,8 @@ def main():
                   f"{'-':>7} {'-':>7}  no ({r.get('error', '')[:60]})")
             continue
         print(f"{r['label']:32} {r['transferred_mib']:9.1f} {r['total_time_ms']:8} "
-              f"{r['downtime_ms']:8} {r['pages_normal']:10} {r['pages_zero']:7} "
-              f"{r.get('pages_skipped', 0):7} {r.get('pages_pattern', 0):7}  "
+              f"{r['downtime_ms']:8} {r['normal_pages']:10} {r['zero_pages']:7} "
+              f"{r['skipped_pages'] or 0:7} {r['pattern_pages'] or 0:7}  "
               f"{'yes' if r['verified'] else 'NO'}")
     print(f"\n(demo took {time.monotonic() - t_all:.0f}s; 'zero' = zero pages sent as "
           f"flags, 'skipped'/'pattern' = qemu-memx features, not built yet)")

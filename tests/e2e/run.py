@@ -19,7 +19,9 @@ migration (used by make demo and make bench).
 import argparse
 import json
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,14 +35,14 @@ MIB = 1024 * 1024
 # Workload commands run before migration; "during" ones start background
 # activity that keeps going while the guest migrates.
 SCENARIOS = {
-    "idle": {"setup": [], "during": []},
-    "freed-garbage": {"setup": ["fill-random 64", "free-garbage 700"],
+    "idle-fresh": {"setup": [], "during": []},
+    "freed-garbage": {"setup": ["fill-random 64", "free-garbage 716"],
                       "during": []},
     "pattern-heavy": {"setup": ["fill-random 64", "fill-pattern 512"],
                       "during": []},
     "alloc-churn": {"setup": ["fill-random 64", "free-garbage 512"],
                     "during": ["churn 16"]},
-    "dirty": {"setup": ["fill-random 64"], "during": ["dirty 64 16"]},
+    "busy-writer": {"setup": ["fill-random 64"], "during": ["dirty 64 16"]},
     # make demo's realistic state: data in use, patterns, a lot freed
     "realistic": {"setup": ["fill-random 128", "fill-pattern 128",
                             "free-garbage 512"],
@@ -58,6 +60,11 @@ CONFIGS = {
 }
 
 DEFAULT_PARAMS = {"max-bandwidth": 10 * 1024 * MIB, "downtime-limit": 300}
+
+
+def mem_mib(spec):
+    units = {"M": 1, "G": 1024}
+    return int(float(spec[:-1]) * units[spec[-1].upper()]) if spec[-1].isalpha() else int(spec)
 
 
 def free_tcp_port():
@@ -125,18 +132,21 @@ def transport_uris(kind, workdir):
 
 
 def ram_stats(info):
+    """The record fields make bench and demo report (docs/benchmarks.rst).
+    Feature fields stay None until a feature reports them."""
     ram = info.get("ram", {})
-    page = ram.get("page-size", 4096)
     return {
         "status": info.get("status"),
+        "transferred_bytes": ram.get("transferred", 0),
         "transferred_mib": ram.get("transferred", 0) / MIB,
         "total_time_ms": info.get("total-time"),
         "downtime_ms": info.get("downtime"),
         "setup_time_ms": info.get("setup-time"),
-        "pages_normal": ram.get("normal", 0),
-        "pages_zero": ram.get("duplicate", 0),
-        "page_size": page,
+        "normal_pages": ram.get("normal", 0),
+        "zero_pages": ram.get("duplicate", 0),
         "dirty_sync_count": ram.get("dirty-sync-count"),
+        "skipped_pages": None,
+        "pattern_pages": None,
     }
 
 
@@ -151,7 +161,8 @@ def migrate(args, log):
     os.makedirs(src.workdir)
     dst = None
     rec = {"scenario": scen, "config": args.config, "kernel": args.kernel,
-           "transport": args.transport, "verified": False}
+           "guest_mib": mem_mib(args.mem), "transport": args.transport,
+           "verified": False, "limit_bytes": None}
     try:
         rec["boot_s"] = round(boot(src, scen), 2)
         src_uri, dst_uri, live = transport_uris(args.transport, work)
@@ -174,6 +185,9 @@ def migrate(args, log):
         rec.update(ram_stats(info))
         if info["status"] != "completed":
             raise RuntimeError(f"migration {info['status']}: {info.get('error-desc')}")
+        if args.limit:
+            # The source is stopped now: what it holds is what had to move.
+            rec["limit_bytes"] = dump_stats(src, os.path.join(work, "src.elf"))["limit_bytes"]
         if not live:
             dst = start_dst()
             wait_migration(dst, until=("completed", "failed"))
@@ -193,7 +207,7 @@ def migrate(args, log):
             if vm:
                 vm.cleanup(keep=not rec["verified"])
         if rec["verified"]:
-            os.system(f"rm -rf {work}")
+            shutil.rmtree(work, ignore_errors=True)
         else:
             log(f"# logs kept in {work}")
 
@@ -246,7 +260,59 @@ def fault(args, log):
             if vm:
                 vm.cleanup(keep=not ok)
         if ok:
-            os.system(f"rm -rf {work}")
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            log(f"# logs kept in {work}")
+
+
+def dumpstat_binary():
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                        "build", "cores", "tests", "tools", "memx-dumpstat")
+
+
+def dump_stats(vm, path):
+    """Dump a stopped guest's RAM and classify it with memx-dumpstat."""
+    vm.qmp.cmd("dump-guest-memory", {"paging": False, "protocol": f"file:{path}"})
+    try:
+        out = subprocess.run([dumpstat_binary(), path], capture_output=True,
+                             text=True, check=False)
+    finally:
+        os.unlink(path)
+    if out.returncode != 0:
+        raise RuntimeError(f"memx-dumpstat failed: {out.stderr.strip()}")
+    return json.loads(out.stdout)
+
+
+def introspect(args, log):
+    """The VMCOREINFO-driven free-page scan must find exactly the free
+    blocks the guest kernel reports in /proc/buddyinfo."""
+    work = tempfile.mkdtemp(prefix="memx-introspect-")
+    extra = ["-cpu", args.cpu] if args.cpu else []
+    vm = Vm("guest", workdir=os.path.join(work, "vm"), flavour=args.kernel,
+            mem=args.mem, boot=args.boot, append=args.append, extra_args=extra)
+    os.makedirs(vm.workdir)
+    ok = False
+    try:
+        boot(vm, "freed-garbage" if args.scenario == "idle-fresh" else args.scenario)
+        line = vm.run("buddyinfo")
+        vm.qmp.cmd("stop")
+        guest = [int(x) for x in line.split("orders=")[1].split(",")]
+        stats = dump_stats(vm, os.path.join(work, "dump.elf"))
+        host = stats["free_by_order"]
+        log(f"# {vm.console[0]}")
+        log(f"# guest /proc/buddyinfo per order: {guest}")
+        log(f"# host struct-page scan per order: {host} "
+            f"(vmemmap from {stats['vmemmap_source']}, {stats['paging_levels']}-level, "
+            f"{stats['free_pages']} free pages, {stats['rejected_blocks']} rejected)")
+        if guest != host:
+            raise RuntimeError("host scan disagrees with the guest's buddyinfo")
+        ok = True
+        return {"kernel": args.kernel, "boot": args.boot, "verified": True,
+                "free_pages": stats["free_pages"]}
+    finally:
+        vm.cleanup(keep=not ok)
+        if ok:
+            shutil.rmtree(work, ignore_errors=True)
         else:
             log(f"# logs kept in {work}")
 
@@ -293,7 +359,7 @@ def interop(args, log):
             if vm:
                 vm.cleanup(keep=not ok)
         if ok:
-            os.system(f"rm -rf {work}")
+            shutil.rmtree(work, ignore_errors=True)
         else:
             log(f"# logs kept in {work}")
 
@@ -304,35 +370,43 @@ SUITES = {
         ["migrate", "--scenario", "freed-garbage", "--config", "precopy", "--kernel", "6.12"],
         ["migrate", "--scenario", "alloc-churn", "--config", "multifd", "--kernel", "6.12"],
         ["migrate", "--scenario", "pattern-heavy", "--config", "multifd", "--kernel", "6.1"],
-        ["migrate", "--scenario", "dirty", "--config", "precopy", "--kernel", "6.1",
+        ["migrate", "--scenario", "busy-writer", "--config", "precopy", "--kernel", "6.1",
          "--boot", "bzimage"],
-        ["migrate", "--scenario", "idle", "--config", "precopy", "--transport", "unix"],
-        ["migrate", "--scenario", "idle", "--config", "precopy", "--transport", "file"],
-        ["migrate", "--scenario", "idle", "--config", "precopy", "--transport", "exec"],
+        ["migrate", "--scenario", "idle-fresh", "--config", "precopy", "--transport", "unix"],
+        ["migrate", "--scenario", "idle-fresh", "--config", "precopy", "--transport", "file"],
+        ["migrate", "--scenario", "idle-fresh", "--config", "precopy", "--transport", "exec"],
         ["fault", "--case", "cancel"],
         ["fault", "--case", "dest-killed"],
         ["fault", "--case", "dest-refuses"],
         ["interop", "--direction", "from-stock"],
         ["interop", "--direction", "to-stock"],
+        # struct-page scan vs the guest's own /proc/buddyinfo
+        ["introspect", "--kernel", "6.1", "--boot", "bzimage"],
+        ["introspect", "--kernel", "6.12", "--boot", "bzimage", "--cpu", "max",
+         "--mem", "3G"],
+        ["introspect", "--kernel", "6.12", "--scenario", "pattern-heavy"],
     ],
 }
 
 
 def parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("action", choices=["migrate", "fault", "interop", "suite"])
+    p.add_argument("action", choices=["migrate", "fault", "interop", "introspect", "suite"])
     p.add_argument("suite", nargs="?")
-    p.add_argument("--scenario", choices=sorted(SCENARIOS), default="idle")
+    p.add_argument("--scenario", choices=sorted(SCENARIOS), default="idle-fresh")
     p.add_argument("--config", choices=sorted(CONFIGS), default="precopy")
     p.add_argument("--kernel", choices=["6.1", "6.12"], default="6.12")
     p.add_argument("--boot", choices=["pvh", "bzimage"], default="pvh")
     p.add_argument("--mem", default="1G")
+    p.add_argument("--cpu", help="guest CPU model (max: 5-level paging)")
     p.add_argument("--machine", default="q35")
     p.add_argument("--append", default="", help="extra guest kernel command line")
     p.add_argument("--transport", choices=["tcp", "unix", "file", "exec"], default="tcp")
     p.add_argument("--case", choices=["cancel", "dest-killed", "dest-refuses"])
     p.add_argument("--direction", choices=["to-stock", "from-stock"])
     p.add_argument("--json", help="append result records to this file")
+    p.add_argument("--limit", action="store_true",
+                   help="measure limit_bytes: dump the stopped source after migration")
     return p
 
 
@@ -343,6 +417,9 @@ def describe(a):
         return f"e2e/migrate {a.scenario} {a.config} kernel={a.kernel} {a.transport}{extra}"
     if a.action == "fault":
         return f"e2e/fault {a.case}"
+    if a.action == "introspect":
+        return (f"e2e/introspect kernel={a.kernel} boot={a.boot} mem={a.mem}"
+                f"{' cpu=' + a.cpu if a.cpu else ''}")
     return f"e2e/interop {a.direction}"
 
 
@@ -360,7 +437,8 @@ def main():
             print(msg, flush=True)
         t0 = time.monotonic()
         try:
-            rec = {"migrate": migrate, "fault": fault, "interop": interop}[r.action](r, log)
+            rec = {"migrate": migrate, "fault": fault, "interop": interop,
+                   "introspect": introspect}[r.action](r, log)
             rec["wall_s"] = round(time.monotonic() - t0, 1)
             if r.json:
                 with open(r.json, "a") as f:
