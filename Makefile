@@ -10,7 +10,8 @@ PREFIX ?= /usr/local
 QEMU_BIN := $(BUILD)/qemu-system-x86_64
 
 # Built in the QEMU tree besides the emulator.
-QEMU_TEST_TARGETS := tests/qtest/migration-test tests/qtest/qos-test
+QEMU_TEST_TARGETS := tests/qtest/migration-test tests/qtest/qos-test \
+                     tests/qtest/memx-migration-test
 
 .PHONY: all build configure cores qemu firmware-links check check-unit \
         check-peer check-e2e guest demo bench export-patches install clean distclean help

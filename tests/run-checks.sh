@@ -9,6 +9,7 @@
 #   unit   the stand-alone cores' unit tests (build/cores)
 #   peer   upstream's tests/qtest/migration-test smoke set, unmodified,
 #          against our qemu-system-x86_64 (our peer suite)
+#   qtest  qemu-memx's own qtests (memx-migration-test: pattern pages)
 #   e2e    live migration of real Linux guests (tests/e2e), checksums
 #          verified in the guest on the destination; fault cases; interop
 #          with Debian's stock QEMU 7.2 in both directions
@@ -76,6 +77,21 @@ suite_peer() {
     popd >/dev/null
 }
 
+suite_qtest() {
+    echo "== qemu-memx qtests"
+    local bin=$qb/qemu-system-x86_64 t
+    for t in memx-migration-test; do
+        [ -x "$qb/tests/qtest/$t" ] || {
+            echo "  missing $qb/tests/qtest/$t: run 'make build'"
+            failed=$((failed + 1)); failures+=("qtest: $t not built"); continue
+        }
+        pushd "$build/qemu" >/dev/null
+        run_tap "qtest/$t" "$logs/$t.log" \
+            env QTEST_QEMU_BINARY="$bin" "$here/tests/tcg-only.sh" "$qb/tests/qtest/$t" --tap -k
+        popd >/dev/null
+    done
+}
+
 suite_e2e() {
     echo "== end-to-end live migration with real guests"
     "$here/tests/guest/build.sh" "$build/guest" >/dev/null || {
@@ -87,13 +103,14 @@ suite_e2e() {
 
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=(all)
-[ "${suites[0]}" = all ] && suites=(unit e2e peer)
+[ "${suites[0]}" = all ] && suites=(unit qtest e2e peer)
 t0=$SECONDS
 for s in "${suites[@]}"; do
     case $s in
     unit) suite_unit ;;
     peer) suite_peer ;;
     e2e) suite_e2e ;;
+    qtest) suite_qtest ;;
     *) echo "unknown suite $s" >&2; exit 2 ;;
     esac
 done

@@ -49,6 +49,8 @@ SCENARIOS = {
                   "during": ["churn 8"]},
 }
 
+PATTERN_CAP = "__org.qemu-memx_pattern-pages"
+
 BALLOON_HINT = ["-object", "iothread,id=io0", "-device",
                 "virtio-balloon-pci,free-page-hint=on,iothread=io0"]
 
@@ -57,6 +59,10 @@ CONFIGS = {
     "precopy": {"caps": {}, "params": {}},
     "multifd": {"caps": {"multifd": True}, "params": {"multifd-channels": 2}},
     "balloon-hint": {"caps": {}, "params": {}, "devices": BALLOON_HINT},
+    # qemu-memx features
+    "pattern-pages": {"caps": {PATTERN_CAP: True}, "params": {}},
+    "pattern-pages-multifd": {"caps": {PATTERN_CAP: True, "multifd": True},
+                              "params": {"multifd-channels": 2}},
 }
 
 DEFAULT_PARAMS = {"max-bandwidth": 10 * 1024 * MIB, "downtime-limit": 300}
@@ -146,7 +152,8 @@ def ram_stats(info):
         "zero_pages": ram.get("duplicate", 0),
         "dirty_sync_count": ram.get("dirty-sync-count"),
         "skipped_pages": None,
-        "pattern_pages": None,
+        "pattern_pages": ram.get(PATTERN_CAP),
+        "pattern_bytes_saved": ram.get("__org.qemu-memx_pattern-bytes-saved"),
     }
 
 

@@ -1,0 +1,271 @@
+/*
+ * qtests for qemu-memx pattern pages (__org.qemu-memx_pattern-pages).
+ *
+ * Writes pages of several kinds (1-, 2-, 4- and 8-byte patterns, zero,
+ * random, and almost-patterns whose last byte differs) into guest RAM
+ * above the range the boot-block workload dirties, migrates with legacy
+ * precopy, multifd and to a file, then compares every byte of that
+ * region between source and destination and checks the pattern-page
+ * count in query-migrate.  Also checks negotiation: a destination with
+ * the capability off refuses the stream, and mapped-ram is refused.
+ *
+ * Built as its own binary (memx-migration-test) so that upstream's
+ * migration-test stays unmodified.
+ *
+ * Copyright (c) 2026 qemu-memx developers
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "libqtest.h"
+#include "migration/framework.h"
+#include "migration/migration-qmp.h"
+#include "migration/migration-util.h"
+#include "qemu/module.h"
+
+#define CAP "__org.qemu-memx_pattern-pages"
+#define PAGE 4096
+#define REGION_PAGES 512
+#define KINDS 8
+
+static char *tmpfs;
+
+/* 104 MiB: above the x86 boot block's 1..100 MiB working range */
+static uint64_t region_start(void)
+{
+    return 104 * 1024 * 1024;
+}
+
+/* Page @i's content: kinds 0-4 are patterns, 5 zero, 6-7 not uniform. */
+static void fill_page(uint8_t *page, unsigned i)
+{
+    static const uint64_t words[] = {
+        0xaaaaaaaaaaaaaaaaULL,      /* byte, like page_poison */
+        0xffffffffffffffffULL,
+        0xbeefbeefbeefbeefULL,      /* 16-bit */
+        0xdeadbeefdeadbeefULL,      /* 32-bit */
+        0x0123456789abcdefULL,      /* 64-bit */
+    };
+    unsigned kind = i % KINDS;
+
+    if (kind < G_N_ELEMENTS(words)) {
+        for (unsigned w = 0; w < PAGE / 8; w++) {
+            memcpy(page + w * 8, &words[kind], 8);
+        }
+    } else if (kind == 5) {
+        memset(page, 0, PAGE);
+    } else if (kind == 6) {
+        for (unsigned b = 0; b < PAGE; b++) {
+            page[b] = (i * 131 + b * 7) ^ (b >> 3);
+        }
+    } else {
+        memset(page, 0x5a, PAGE);
+        page[PAGE - 1] = 0x5b;
+    }
+}
+
+static unsigned pattern_pages_written(void)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < REGION_PAGES; i++) {
+        n += i % KINDS < 5;
+    }
+    return n;
+}
+
+static void write_region(QTestState *who)
+{
+    g_autofree uint8_t *buf = g_malloc(REGION_PAGES * PAGE);
+
+    for (unsigned i = 0; i < REGION_PAGES; i++) {
+        fill_page(buf + i * PAGE, i);
+    }
+    qtest_bufwrite(who, region_start(), buf, REGION_PAGES * PAGE);
+}
+
+static void *hook_start_pattern(QTestState *from, QTestState *to)
+{
+    migrate_set_capability(from, CAP, true);
+    migrate_set_capability(to, CAP, true);
+    write_region(from);
+    return NULL;
+}
+
+static void *hook_start_pattern_multifd(QTestState *from, QTestState *to)
+{
+    hook_start_pattern(from, to);
+    return migrate_hook_start_precopy_tcp_multifd_common(from, to, "none");
+}
+
+static void *hook_start_pattern_precopy_tcp(QTestState *from, QTestState *to)
+{
+    hook_start_pattern(from, to);
+    migrate_incoming_qmp(to, "tcp:127.0.0.1:0", NULL, "{}");
+    return NULL;
+}
+
+/* Source and destination hold the same bytes; the count is reported. */
+static void hook_end_compare(QTestState *from, QTestState *to, void *opaque)
+{
+    g_autofree uint8_t *src = g_malloc(REGION_PAGES * PAGE);
+    g_autofree uint8_t *dst = g_malloc(REGION_PAGES * PAGE);
+    g_autofree uint8_t *want = g_malloc(PAGE);
+    int64_t pattern_pages = read_ram_property_int(from, CAP);
+    int64_t saved = read_ram_property_int(from,
+                                          "__org.qemu-memx_pattern-bytes-saved");
+
+    qtest_bufread(from, region_start(), src, REGION_PAGES * PAGE);
+    qtest_bufread(to, region_start(), dst, REGION_PAGES * PAGE);
+    for (unsigned i = 0; i < REGION_PAGES; i++) {
+        fill_page(want, i);
+        g_assert_cmpmem(src + i * PAGE, PAGE, want, PAGE);
+        g_assert_cmpmem(dst + i * PAGE, PAGE, want, PAGE);
+    }
+    /* Other RAM may hold patterns too, but ours must all be counted. */
+    g_assert_cmpint(pattern_pages, >=, pattern_pages_written());
+    g_assert_cmpint(saved, ==, pattern_pages * (PAGE - 8));
+}
+
+static void test_pattern_precopy(void)
+{
+    MigrateCommon args = {
+        .listen_uri = "defer",
+        .start_hook = hook_start_pattern_precopy_tcp,
+        .end_hook = hook_end_compare,
+    };
+
+    test_precopy_common(&args);
+}
+
+static void test_pattern_precopy_live(void)
+{
+    MigrateCommon args = {
+        .listen_uri = "defer",
+        .start_hook = hook_start_pattern_precopy_tcp,
+        .end_hook = hook_end_compare,
+        .live = true,
+    };
+
+    test_precopy_common(&args);
+}
+
+static void test_pattern_multifd(void)
+{
+    MigrateCommon args = {
+        .listen_uri = "defer",
+        .start_hook = hook_start_pattern_multifd,
+        .end_hook = hook_end_compare,
+        .live = true,
+    };
+
+    test_precopy_common(&args);
+}
+
+/* savevm/loadvm-style: the stream goes to a file and is loaded back. */
+static void test_pattern_file(void)
+{
+    g_autofree char *uri = g_strdup_printf("file:%s/%s", tmpfs,
+                                           FILE_TEST_FILENAME);
+    MigrateCommon args = {
+        .connect_uri = uri,
+        .listen_uri = "defer",
+        .start_hook = hook_start_pattern,
+        .end_hook = hook_end_compare,
+    };
+
+    test_file_common(&args, true);
+}
+
+/* Capability on at the source only: the destination must refuse. */
+static void *hook_start_src_only(QTestState *from, QTestState *to)
+{
+    migrate_set_capability(from, CAP, true);
+    write_region(from);
+    /* keep the destination alive to read its error */
+    migrate_incoming_qmp(to, "tcp:127.0.0.1:0", NULL,
+                         "{ 'exit-on-error': false }");
+    return NULL;
+}
+
+/* The destination fails the load and stays up to say why. */
+static void hook_end_check_refusal(QTestState *from, QTestState *to,
+                                   void *opaque)
+{
+    QDict *rsp = NULL;
+    const char *status = NULL;
+
+    for (int tries = 0; tries < 600; tries++) {
+        qobject_unref(rsp);
+        rsp = qtest_qmp_assert_success_ref(to, "{ 'execute': 'query-migrate' }");
+        status = qdict_get_try_str(rsp, "status");
+        if (status && !strcmp(status, "failed")) {
+            break;
+        }
+        g_usleep(100 * 1000);
+    }
+    g_assert_cmpstr(status, ==, "failed");
+    g_assert_nonnull(qdict_get_try_str(rsp, "error-desc"));
+    qobject_unref(rsp);
+}
+
+static void test_pattern_dst_without_capability(void)
+{
+    MigrateCommon args = {
+        .listen_uri = "defer",
+        .start_hook = hook_start_src_only,
+        .end_hook = hook_end_check_refusal,
+        .result = MIG_TEST_FAIL,
+    };
+
+    test_precopy_common(&args);
+}
+
+static void test_pattern_refuses_mapped_ram(void)
+{
+    QTestState *from, *to;
+    MigrateStart start = { 0 };
+    QDict *rsp;
+
+    if (migrate_start(&from, &to, "defer", &start)) {
+        return;
+    }
+    migrate_set_capability(from, CAP, true);
+    rsp = qtest_qmp(from, "{ 'execute': 'migrate-set-capabilities',"
+                    "  'arguments': { 'capabilities': [ {"
+                    "    'capability': 'mapped-ram', 'state': true } ] } }");
+    g_assert(qdict_haskey(rsp, "error"));
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"),
+                            "mapped-ram"));
+    qobject_unref(rsp);
+    migrate_end(from, to, false);
+}
+
+int main(int argc, char **argv)
+{
+    MigrationTestEnv *env;
+    int ret;
+
+    g_test_init(&argc, &argv, NULL);
+    env = migration_get_env();
+    module_call_init(MODULE_INIT_QOM);
+    tmpfs = env->tmpfs;
+
+    if (env->is_x86) {
+        migration_test_add("/migration/memx/pattern-pages/precopy",
+                           test_pattern_precopy);
+        migration_test_add("/migration/memx/pattern-pages/precopy-live",
+                           test_pattern_precopy_live);
+        migration_test_add("/migration/memx/pattern-pages/multifd",
+                           test_pattern_multifd);
+        migration_test_add("/migration/memx/pattern-pages/file",
+                           test_pattern_file);
+        migration_test_add("/migration/memx/pattern-pages/dst-without-capability",
+                           test_pattern_dst_without_capability);
+        migration_test_add("/migration/memx/pattern-pages/refuses-mapped-ram",
+                           test_pattern_refuses_mapped_ram);
+    }
+    ret = g_test_run();
+    g_assert_cmpint(ret, ==, 0);
+    return migration_env_clean(env);
+}
