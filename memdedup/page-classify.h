@@ -51,6 +51,13 @@ void page_fill_pattern(void *buf, size_t len, uint64_t pattern);
  */
 unsigned page_pattern_width(uint64_t pattern);
 
+/*
+ * For tests and benchmarks: force the portable 16-byte-vector sweep
+ * (@generic true) or go back to the best one for this CPU.  Returns the
+ * name of the sweep now in use ("avx2", "sse2" or "generic").
+ */
+const char *page_classify_use_generic(bool generic);
+
 /* A short name for @cls ("zero", "pattern", "other"). */
 const char *page_class_name(PageClass cls);
 

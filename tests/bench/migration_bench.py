@@ -28,14 +28,14 @@ sys.path.insert(0, os.path.join(here, "..", "e2e"))
 import run  # noqa: E402
 
 SCENARIOS = ["idle-fresh", "freed-garbage", "pattern-heavy", "busy-writer", "alloc-churn"]
-CONFIGS = ["precopy", "multifd", "balloon-hint"]
+CONFIGS = ["precopy", "multifd", "balloon-hint", "pattern-pages", "pattern-pages-multifd"]
 MIB = 1024 * 1024
 
 
 def table(results, scenarios):
     lines = [f"{'scenario':14} {'config':13} {'sent MiB':>9} {'x stock':>8} "
              f"{'x limit':>8} {'time ms':>8} {'downtime':>8} {'normal':>8} "
-             f"{'zero':>7}  verified"]
+             f"{'zero':>7} {'pattern':>7}  verified"]
     for scen in scenarios:
         base = next((r for r in results if r["scenario"] == scen
                      and r["config"] == "precopy"), None)
@@ -46,7 +46,8 @@ def table(results, scenarios):
             lines.append(
                 f"{scen:14} {r['config']:13} {r['transferred_bytes'] / MIB:9.1f} "
                 f"{x_stock:8.3f} {x_limit:8.2f} {r['total_time_ms']:8} "
-                f"{r['downtime_ms']:8} {r['normal_pages']:8} {r['zero_pages']:7}  "
+                f"{r['downtime_ms']:8} {r['normal_pages']:8} {r['zero_pages']:7} "
+                f"{r['pattern_pages'] or 0:7}  "
                 f"{'yes' if r['verified'] else 'NO'}")
     return "\n".join(lines)
 

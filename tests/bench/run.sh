@@ -1,6 +1,16 @@
 #!/bin/bash
-# make bench: every benchmark of the project. Results land in build/bench/.
+# make bench: every benchmark of the project. Results land in build/bench/:
+#   classifier.json   page classifier vs upstream buffer_is_zero
+#   migration.{json,txt,svg}   real-guest migrations, every scenario x config
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
+out=$here/build/bench
+mkdir -p "$out"
+
+echo "== page classifier vs buffer_is_zero (4 KiB pages)"
+ninja -C "$here/build/qemu-build" tests/bench/memx-page-classify-bench >/dev/null
+"$here/build/qemu-build/tests/bench/memx-page-classify-bench" | tee "$out/classifier.json"
+
+echo "== migration benchmarks (real guests)"
 "$here/tests/guest/build.sh" "$here/build/guest"
 exec "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/bench/migration_bench.py" "$@"

@@ -197,6 +197,14 @@ class Vm:
             if line.startswith(prefix):
                 return line
 
+    def console_text(self):
+        """Everything the guest printed on its console so far."""
+        try:
+            with open(self.console_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
     def send(self, command):
         self._serial.sendall(command.encode() + b"\n")
 

@@ -38,8 +38,7 @@ SCENARIOS = {
     "idle-fresh": {"setup": [], "during": []},
     "freed-garbage": {"setup": ["fill-random 64", "free-garbage 716"],
                       "during": []},
-    "pattern-heavy": {"setup": ["fill-random 64", "fill-pattern 512"],
-                      "during": []},
+    "pattern-heavy": {"setup": ["fill-pattern 512"], "during": []},
     "alloc-churn": {"setup": ["fill-random 64", "free-garbage 512"],
                     "during": ["churn 16"]},
     "busy-writer": {"setup": ["fill-random 64"], "during": ["dirty 64 16"]},
@@ -63,7 +62,13 @@ CONFIGS = {
     "pattern-pages": {"caps": {PATTERN_CAP: True}, "params": {}},
     "pattern-pages-multifd": {"caps": {PATTERN_CAP: True, "multifd": True},
                               "params": {"multifd-channels": 2}},
+    # switch to postcopy as soon as migration runs: most pages go postcopy
+    "pattern-pages-postcopy": {"caps": {PATTERN_CAP: True, "postcopy-ram": True},
+                               "params": {}, "postcopy": True},
 }
+
+# Guest console lines that mean the guest saw its memory go wrong.
+GUEST_ALARMS = ("memory corruption", "BUG:", "Kernel panic", "general protection")
 
 DEFAULT_PARAMS = {"max-bandwidth": 10 * 1024 * MIB, "downtime-limit": 300}
 
@@ -151,6 +156,7 @@ def ram_stats(info):
         "normal_pages": ram.get("normal", 0),
         "zero_pages": ram.get("duplicate", 0),
         "dirty_sync_count": ram.get("dirty-sync-count"),
+        "postcopy_bytes": ram.get("postcopy-bytes"),
         "skipped_pages": None,
         "pattern_pages": ram.get(PATTERN_CAP),
         "pattern_bytes_saved": ram.get("__org.qemu-memx_pattern-bytes-saved"),
@@ -188,6 +194,9 @@ def migrate(args, log):
         if live:
             dst = start_dst()
         src.qmp.cmd("migrate", {"uri": src_uri})
+        if conf.get("postcopy"):
+            wait_migration(src, until=("active", "completed", "failed"))
+            src.qmp.cmd("migrate-start-postcopy")
         info = wait_migration(src)
         rec.update(ram_stats(info))
         if info["status"] != "completed":
@@ -201,10 +210,16 @@ def migrate(args, log):
             dst.qmp.cmd("cont") if dst.status() != "running" else None
         wait_status(dst, ("running",))
         ok, line = dst.verify()
+        alarms = [a for a in GUEST_ALARMS if a in dst.console_text()]
         rec["verify"] = line
-        rec["verified"] = ok
+        rec["verified"] = ok and not alarms
         if not ok:
             raise RuntimeError(f"destination verification failed: {line}")
+        if alarms:
+            raise RuntimeError(f"destination guest console reports {alarms}")
+        for key, want in conf.get("expect", {}).items():
+            if not rec.get(key):
+                raise RuntimeError(f"query-migrate reports no {key} ({want})")
         log(f"# {scen}/{args.config}/{args.kernel}/{args.transport}: "
             f"{rec['transferred_mib']:.1f} MiB in {rec['total_time_ms']} ms, "
             f"downtime {rec['downtime_ms']} ms; {line}")
@@ -327,6 +342,89 @@ def introspect(args, log):
 STOCK_QEMU = "/usr/bin/qemu-system-x86_64"
 
 
+def stream_fault(args, log):
+    """Hostile or incompatible streams must fail cleanly: a destination
+    fed a truncated or corrupted pattern-page stream reports a failed
+    migration and keeps running (no crash), and stock Debian QEMU refuses
+    a stream with pattern pages on at the start, the source still
+    running with its data intact."""
+    work = tempfile.mkdtemp(prefix="memx-stream-")
+    stock = args.case == "stock-refuses-pattern"
+    machine = "pc-q35-7.2" if stock else "q35"
+    common = dict(flavour=args.kernel, mem=args.mem, boot=args.boot, machine=machine)
+    src = Vm("source", workdir=os.path.join(work, "src"), **common)
+    os.makedirs(src.workdir)
+    vms = [src]
+    ok = False
+    try:
+        boot(src, "pattern-heavy")
+        set_migration(src, {PATTERN_CAP: True}, dict(DEFAULT_PARAMS))
+        if stock:
+            port = free_tcp_port()
+            dst = Vm("stock", workdir=os.path.join(work, "dst"), binary=STOCK_QEMU,
+                     incoming="defer", **common)
+            os.makedirs(dst.workdir)
+            vms.append(dst.start())
+            dst.qmp.cmd("migrate-incoming", {"uri": f"tcp:127.0.0.1:{port}"})
+            src.qmp.cmd("migrate", {"uri": f"tcp:127.0.0.1:{port}"})
+            info = wait_migration(src, timeout=60)
+            if info["status"] != "failed":
+                raise RuntimeError(f"stock destination accepted the stream: {info['status']}")
+            if info.get("ram", {}).get("transferred", 0) > 16 * MIB:
+                raise RuntimeError("the refusal came late: "
+                                   f"{info['ram']['transferred']} bytes sent")
+            dst.proc.wait(timeout=30)
+            why = [line for line in dst.qemu_log().splitlines() if "capab" in line.lower()]
+            log(f"# stock QEMU 7.2 said: {why[:2]}; source status {src.status()}")
+            if not why:
+                raise RuntimeError("stock QEMU did not name the capability")
+        else:
+            path = os.path.join(work, "stream")
+            src.qmp.cmd("migrate", {"uri": f"file:{path}"})
+            if wait_migration(src)["status"] != "completed":
+                raise RuntimeError("saving the stream failed")
+            src.qmp.cmd("cont")
+            data = open(path, "rb").read()
+            damaged = []
+            for frac in (0.25, 0.5, 0.75, 0.999):
+                cut = int(len(data) * frac)
+                damaged.append((f"truncated at {cut}", data[:cut]))
+            mid = len(data) // 2
+            damaged.append(("8 KiB of noise mid-stream",
+                            data[:mid] + os.urandom(8192) + data[mid + 8192:]))
+            for name, blob in damaged:
+                bad = os.path.join(work, "bad")
+                with open(bad, "wb") as f:
+                    f.write(blob)
+                dst = Vm("destination", workdir=tempfile.mkdtemp(dir=work),
+                         incoming="defer", **common)
+                vms.append(dst.start())
+                set_migration(dst, {PATTERN_CAP: True}, {})
+                dst.qmp.cmd("migrate-incoming", {"uri": f"file:{bad}",
+                                                 "exit-on-error": False})
+                info = wait_migration(dst, until=("completed", "failed"))
+                if not dst.running():
+                    raise RuntimeError(f"{name}: destination died: {dst.qemu_log()}")
+                log(f"# {name}: destination {info['status']}, still running"
+                    f"{': ' + info.get('error-desc', '') if info['status'] == 'failed' else ''}")
+                if name.startswith("truncated") and info["status"] != "failed":
+                    raise RuntimeError(f"{name}: loaded without error")
+                dst.cleanup()
+        wait_status(src, ("running",))
+        good, line = src.verify()
+        if not good:
+            raise RuntimeError(f"source data damaged: {line}")
+        ok = True
+        return {"case": args.case, "verified": True}
+    finally:
+        for vm in vms:
+            vm.cleanup(keep=not ok)
+        if ok:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            log(f"# logs kept in {work}")
+
+
 def interop(args, log):
     """Migrate between Debian's stock QEMU 7.2 and the fork."""
     if not os.path.exists(STOCK_QEMU):
@@ -387,6 +485,19 @@ SUITES = {
         ["fault", "--case", "dest-refuses"],
         ["interop", "--direction", "from-stock"],
         ["interop", "--direction", "to-stock"],
+        # pattern pages
+        ["migrate", "--scenario", "pattern-heavy", "--config", "pattern-pages",
+         "--kernel", "6.12"],
+        ["migrate", "--scenario", "pattern-heavy", "--config", "pattern-pages-multifd",
+         "--kernel", "6.1"],
+        ["migrate", "--scenario", "pattern-heavy", "--config", "pattern-pages-postcopy",
+         "--kernel", "6.12"],
+        ["migrate", "--scenario", "freed-garbage", "--config", "pattern-pages",
+         "--kernel", "6.12", "--append", "page_poison=1"],
+        ["migrate", "--scenario", "freed-garbage", "--config", "pattern-pages-multifd",
+         "--kernel", "6.1", "--append", "page_poison=1"],
+        ["stream-fault", "--case", "damaged-stream"],
+        ["stream-fault", "--case", "stock-refuses-pattern"],
         # struct-page scan vs the guest's own /proc/buddyinfo
         ["introspect", "--kernel", "6.1", "--boot", "bzimage"],
         ["introspect", "--kernel", "6.12", "--boot", "bzimage", "--cpu", "max",
@@ -398,7 +509,8 @@ SUITES = {
 
 def parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("action", choices=["migrate", "fault", "interop", "introspect", "suite"])
+    p.add_argument("action", choices=["migrate", "fault", "stream-fault", "interop",
+                                      "introspect", "suite"])
     p.add_argument("suite", nargs="?")
     p.add_argument("--scenario", choices=sorted(SCENARIOS), default="idle-fresh")
     p.add_argument("--config", choices=sorted(CONFIGS), default="precopy")
@@ -409,7 +521,8 @@ def parser():
     p.add_argument("--machine", default="q35")
     p.add_argument("--append", default="", help="extra guest kernel command line")
     p.add_argument("--transport", choices=["tcp", "unix", "file", "exec"], default="tcp")
-    p.add_argument("--case", choices=["cancel", "dest-killed", "dest-refuses"])
+    p.add_argument("--case", choices=["cancel", "dest-killed", "dest-refuses",
+                                      "damaged-stream", "stock-refuses-pattern"])
     p.add_argument("--direction", choices=["to-stock", "from-stock"])
     p.add_argument("--json", help="append result records to this file")
     p.add_argument("--limit", action="store_true",
@@ -422,8 +535,8 @@ def describe(a):
         extra = f" boot={a.boot}" if a.boot != "pvh" else ""
         extra += f" append='{a.append}'" if a.append else ""
         return f"e2e/migrate {a.scenario} {a.config} kernel={a.kernel} {a.transport}{extra}"
-    if a.action == "fault":
-        return f"e2e/fault {a.case}"
+    if a.action in ("fault", "stream-fault"):
+        return f"e2e/{a.action} {a.case}"
     if a.action == "introspect":
         return (f"e2e/introspect kernel={a.kernel} boot={a.boot} mem={a.mem}"
                 f"{' cpu=' + a.cpu if a.cpu else ''}")
@@ -445,7 +558,7 @@ def main():
         t0 = time.monotonic()
         try:
             rec = {"migrate": migrate, "fault": fault, "interop": interop,
-                   "introspect": introspect}[r.action](r, log)
+                   "introspect": introspect, "stream-fault": stream_fault}[r.action](r, log)
             rec["wall_s"] = round(time.monotonic() - t0, 1)
             if r.json:
                 with open(r.json, "a") as f:
