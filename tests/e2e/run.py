@@ -42,6 +42,8 @@ SCENARIOS = {
     "alloc-churn": {"setup": ["fill-random 64", "free-garbage 512"],
                     "during": ["churn 16"]},
     "busy-writer": {"setup": ["fill-random 64"], "during": ["dirty 64 16"]},
+    # pages flipping between pattern and almost-pattern (XBZRLE coherence)
+    "pattern-flip": {"setup": ["fill-random 32"], "during": ["flip 32 128"]},
     # make demo's realistic state: data in use, patterns, a lot freed
     "realistic": {"setup": ["fill-random 128", "fill-pattern 128",
                             "free-garbage 512"],
@@ -62,6 +64,13 @@ CONFIGS = {
     "pattern-pages": {"caps": {PATTERN_CAP: True}, "params": {}},
     "pattern-pages-multifd": {"caps": {PATTERN_CAP: True, "multifd": True},
                               "params": {"multifd-channels": 2}},
+    # XBZRLE needs several rounds: cap bandwidth so the flips are resent
+    "pattern-pages-xbzrle": {"caps": {PATTERN_CAP: True, "xbzrle": True},
+                             "params": {"xbzrle-cache-size": 64 * MIB,
+                                        "max-bandwidth": 32 * MIB,
+                                        "downtime-limit": 100},
+                             "expect": {"pattern_pages": "pattern pages",
+                                        "xbzrle_pages": "XBZRLE pages"}},
     # switch to postcopy as soon as migration runs: most pages go postcopy
     "pattern-pages-postcopy": {"caps": {PATTERN_CAP: True, "postcopy-ram": True},
                                "params": {}, "postcopy": True},
@@ -157,6 +166,7 @@ def ram_stats(info):
         "zero_pages": ram.get("duplicate", 0),
         "dirty_sync_count": ram.get("dirty-sync-count"),
         "postcopy_bytes": ram.get("postcopy-bytes"),
+        "xbzrle_pages": info.get("xbzrle-cache", {}).get("pages"),
         "skipped_pages": None,
         "pattern_pages": ram.get(PATTERN_CAP),
         "pattern_bytes_saved": ram.get("__org.qemu-memx_pattern-bytes-saved"),
@@ -496,6 +506,10 @@ SUITES = {
          "--kernel", "6.12", "--append", "page_poison=1"],
         ["migrate", "--scenario", "freed-garbage", "--config", "pattern-pages-multifd",
          "--kernel", "6.1", "--append", "page_poison=1"],
+        ["migrate", "--scenario", "pattern-heavy", "--config", "pattern-pages",
+         "--kernel", "6.1", "--append", "page_poison=1"],
+        ["migrate", "--scenario", "pattern-flip", "--config", "pattern-pages-xbzrle",
+         "--kernel", "6.12"],
         ["stream-fault", "--case", "damaged-stream"],
         ["stream-fault", "--case", "stock-refuses-pattern"],
         # struct-page scan vs the guest's own /proc/buddyinfo

@@ -14,6 +14,9 @@
  *                        the kernel's free lists now hold stale garbage
  *   dirty MIB RATE       keep rewriting MIB at RATE MiB/s (background),
  *                        checksums kept up to date
+ *   flip MIB RATE        like dirty, but each page alternates between a
+ *                        pattern page and the same pattern with one word
+ *                        changed (exercises XBZRLE after pattern pages)
  *   churn MIB            keep allocating MIB, writing checksummed data,
  *                        verifying and freeing it (background); any
  *                        mismatch is counted as an error
@@ -64,7 +67,7 @@ static int nr_regions;
 
 /* Background work is paused while 'verify' runs. */
 static pthread_mutex_t work_lock = PTHREAD_MUTEX_INITIALIZER;
-static volatile uint64_t churn_iters, churn_bad, dirty_pages_written;
+static volatile uint64_t churn_iters, churn_bad, dirty_pages_written, dirty_bad;
 
 static uint64_t splitmix64(uint64_t *state)
 {
@@ -206,6 +209,7 @@ static double now_seconds(void)
 typedef struct DirtyArgs {
     Region *region;
     double mib_per_s;
+    bool flip;          /* alternate pattern / almost-pattern */
 } DirtyArgs;
 
 /* Rewrite pages round-robin at a fixed rate, keeping checksums exact. */
@@ -230,7 +234,34 @@ static void *dirty_thread(void *opaque)
         for (int n = 0; n < 64 && done < due; n++, done++) {
             uint8_t *page = r->mem + i * PAGE_SIZE;
 
-            fill_random_page(page, &seed);
+            /*
+             * Check before rewriting: a page that came back wrong after
+             * migration would otherwise be overwritten (or, for flip,
+             * built upon) and its checksum recomputed, hiding the loss.
+             */
+            if (page_sum(page) != r->sums[i]) {
+                dirty_bad++;
+            }
+
+            if (a->flip) {
+                /*
+                 * Page i alternates between one pattern and that pattern
+                 * with one fixed word changed.  If a migration forgot that
+                 * a page went as a pattern (XBZRLE's cache still holding
+                 * the changed version), the next change back would look
+                 * like no change at all and never reach the destination.
+                 */
+                uint64_t *w = (uint64_t *)page;
+                size_t k = (i * 7 + 3) % WORDS_PER_PAGE;
+
+                if (w[k] == w[(k + 1) % WORDS_PER_PAGE]) {
+                    w[k] ^= 0x5a5a5a5a5a5a5a5aULL;
+                } else {
+                    fill_pattern_page(page, pattern_kinds[1 + i % 5]);
+                }
+            } else {
+                fill_random_page(page, &seed);
+            }
             r->sums[i] = page_sum(page);
             i = (i + 1) % r->pages;
         }
@@ -302,8 +333,9 @@ static void cmd_verify(void)
         }
     }
     printf("MEMX-VERIFY status=%s pages=%" PRIu64 " bad=%" PRIu64
-           " churn_iters=%" PRIu64 " churn_bad=%" PRIu64,
-           bad || churn_bad ? "fail" : "ok", pages, bad, churn_iters, churn_bad);
+           " churn_iters=%" PRIu64 " churn_bad=%" PRIu64 " dirty_bad=%" PRIu64,
+           bad || churn_bad || dirty_bad ? "fail" : "ok", pages, bad, churn_iters,
+           churn_bad, dirty_bad);
     if (bad) {
         printf(" first_bad=%s:%zu", regions[first_bad_region].kind, first_bad_page);
     }
@@ -400,9 +432,9 @@ static bool run_command(char *line)
     } else if (!strcmp(argv[0], "free-garbage")) {
         bool ok = cmd_free_garbage(a1);
         REPLY(ok, "mib=%zu", a1);
-    } else if (!strcmp(argv[0], "dirty")) {
+    } else if (!strcmp(argv[0], "dirty") || !strcmp(argv[0], "flip")) {
         static DirtyArgs args;
-        Region *r = args.region ? NULL : new_region("dirty", a1);
+        Region *r = args.region ? NULL : new_region(argv[0], a1);
         bool ok = r != NULL && a2 > 0;
 
         if (ok) {
@@ -411,6 +443,7 @@ static bool run_command(char *line)
             }
             args.region = r;
             args.mib_per_s = a2;
+            args.flip = !strcmp(argv[0], "flip");
             ok = start_thread(dirty_thread, &args);
         }
         REPLY(ok, "mib=%zu rate=%zu", a1, a2);
