@@ -9,6 +9,11 @@ JOBS ?= $(shell nproc)
 PREFIX ?= /usr/local
 QEMU_BIN := $(BUILD)/qemu-system-x86_64
 
+# ccache: hits across clones in different directories (paths under the
+# clone are hashed relative to it, and the working directory is not).
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+
 # Built in the QEMU tree besides the emulator.
 QEMU_TEST_TARGETS := tests/qtest/migration-test tests/qtest/qos-test \
                      tests/qtest/memx-migration-test

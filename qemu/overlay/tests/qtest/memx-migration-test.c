@@ -125,6 +125,14 @@ static void hook_end_compare(QTestState *from, QTestState *to, void *opaque)
     /* Other RAM may hold patterns too, but ours must all be counted. */
     g_assert_cmpint(pattern_pages, >=, pattern_pages_written());
     g_assert_cmpint(saved, ==, pattern_pages * (PAGE - 8));
+    /* HMP shows the same figure */
+    {
+        g_autofree char *hmp = qtest_hmp(from, "info migrate");
+        g_autofree char *line = g_strdup_printf("pattern pages: %" PRId64
+                                                " pages", pattern_pages);
+
+        g_assert_nonnull(strstr(hmp, line));
+    }
 }
 
 static void test_pattern_precopy(void)
