@@ -19,13 +19,13 @@ QEMU_TEST_TARGETS := tests/qtest/migration-test tests/qtest/qos-test \
                      tests/qtest/memx-migration-test
 
 .PHONY: all build configure cores qemu firmware-links check check-unit \
-        check-peer check-e2e guest demo bench export-patches install clean distclean help
+        check-peer check-e2e fuzz guest demo bench export-patches install clean distclean help
 
 all: build
 
 help:
 	@sed -n '2,5p' Makefile | sed 's/^# //'
-	@echo "Developer targets: build cores guest check-unit check-peer check-e2e bench"
+	@echo "Developer targets: build cores guest check-unit check-peer check-e2e fuzz bench"
 	@echo "                   export-patches install clean distclean"
 
 # ./configure is idempotent and quick when nothing changed.
@@ -58,6 +58,10 @@ check-peer: build
 
 check-e2e: build
 	@tests/run-checks.sh e2e
+
+# Longer fuzzing of the guest-data parsers (FUZZ_SECONDS each, default 600).
+fuzz: cores
+	@tests/run-checks.sh fuzz
 
 guest:
 	@tests/guest/build.sh $(BUILD)/guest

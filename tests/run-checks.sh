@@ -9,6 +9,9 @@
 #   unit   the stand-alone cores' unit tests (build/cores)
 #   peer   upstream's tests/qtest/migration-test smoke set, unmodified,
 #          against our qemu-system-x86_64 (our peer suite)
+#   sanitize  the cores' unit tests again under ASan+UBSan (clang), and
+#          each libFuzzer target for FUZZ_SECONDS (default 15) from its
+#          seeds (build/sanitize)
 #   qtest  qemu-memx's own qtests (memx-migration-test: pattern pages)
 #   e2e    live migration of real Linux guests (tests/e2e), checksums
 #          verified in the guest on the destination; fault cases; interop
@@ -77,6 +80,52 @@ suite_peer() {
     popd >/dev/null
 }
 
+suite_sanitize() {
+    echo "== sanitizer build: unit tests under ASan+UBSan, fuzzers"
+    local sb=$build/sanitize name envs cmd f
+    if [ ! -f "$sb/build.ninja" ]; then
+        CC=clang meson setup "$sb" "$here" -Dfuzzing=true \
+            -Db_sanitize=address,undefined -Db_lundef=false \
+            -Dc_args=-fno-sanitize-recover=all >"$logs/sanitize-setup.log" 2>&1 || {
+            failed=$((failed + 1)); failures+=("sanitize: setup, see $logs/sanitize-setup.log")
+            return; }
+    fi
+    ninja -C "$sb" >"$logs/sanitize-build.log" 2>&1 || {
+        failed=$((failed + 1)); failures+=("sanitize: build, see $logs/sanitize-build.log")
+        return; }
+    while IFS=$'\t' read -r name envs cmd; do
+        # shellcheck disable=SC2086
+        run_tap "asan/$name" "$logs/asan-$name.log" env $envs $cmd --tap
+    done < <(meson introspect --tests "$sb" | python3 -c '
+import json, sys
+for t in json.load(sys.stdin):
+    env = " ".join(f"{k}={v}" for k, v in t["env"].items())
+    print(t["name"], env, " ".join(t["cmd"][:1]), sep="\t")')
+    rm -rf "$sb/corpus"
+    mkdir -p "$sb/corpus/fuzz-vmcoreinfo" "$sb/corpus/fuzz-guest-freepages"
+    cp "$here"/tests/unit/data/vmcoreinfo-*.txt "$sb/corpus/fuzz-vmcoreinfo/"
+    python3 "$here/tests/fuzz/make-seeds.py" "$sb/corpus/fuzz-guest-freepages"
+    for f in fuzz-vmcoreinfo fuzz-guest-freepages; do
+        fuzz_one "$sb" "$f" "${FUZZ_SECONDS:-15}"
+    done
+}
+
+# fuzz_one BUILD NAME SECONDS: one libFuzzer run, counted as one test.
+fuzz_one() {
+    local sb=$1 f=$2 secs=$3 t0=$SECONDS
+    if "$sb/tests/fuzz/$f" -max_total_time="$secs" -max_len=70000 \
+            -artifact_prefix="$logs/$f-" "$sb/corpus/$f" >"$logs/$f.log" 2>&1; then
+        passed=$((passed + 1))
+        printf '  %-46s %3d passed, %d failed, %d skipped  (%ds, %s)\n' "fuzz/$f" 1 0 0 \
+            $((SECONDS - t0)) "$(grep -o 'Done [0-9]* runs' "$logs/$f.log" | tail -n1)"
+    else
+        failed=$((failed + 1))
+        failures+=("fuzz/$f: crash, see $logs/$f.log and $logs/$f-*")
+        printf '  %-46s %3d passed, %d failed, %d skipped\n' "fuzz/$f" 0 1 0
+        grep -E 'ERROR|SUMMARY' "$logs/$f.log" | head -n 5 | sed 's/^/      /'
+    fi
+}
+
 suite_qtest() {
     echo "== qemu-memx qtests"
     local bin=$qb/qemu-system-x86_64 t
@@ -109,7 +158,7 @@ if [ "${suites[0]}" = all ]; then
     # beside the others (2 cores), collect its result at the end.
     "$0" peer > "$logs/peer-suite.out" 2>&1 &
     peer_pid=$!
-    suites=(unit qtest e2e)
+    suites=(unit sanitize qtest e2e)
 fi
 for s in "${suites[@]}"; do
     case $s in
@@ -117,6 +166,8 @@ for s in "${suites[@]}"; do
     peer) suite_peer ;;
     e2e) suite_e2e ;;
     qtest) suite_qtest ;;
+    sanitize) suite_sanitize ;;
+    fuzz) FUZZ_SECONDS=${FUZZ_SECONDS:-600} suite_sanitize ;;
     *) echo "unknown suite $s" >&2; exit 2 ;;
     esac
 done

@@ -226,7 +226,6 @@ static void test_text_shapes(void)
     g_autofree char *text = note_text(NULL, NULL);
     g_autofree char *longline = g_strnfill(300, 'A');
     g_autofree char *with_long = note_text(NULL, longline);
-    g_autofree char *crlf = NULL;
     g_autofree char *nul_cut = g_strdup(text);
     VmcoreInfo info;
     const char *why;
