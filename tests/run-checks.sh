@@ -53,11 +53,17 @@ run_tap() {
 suite_unit() {
     echo "== unit tests (stand-alone cores)"
     ninja -C "$build/cores" >/dev/null || { failed=$((failed + 1)); failures+=("cores build"); return; }
+    run_meson_tests "$build/cores" unit
+}
+
+# run_meson_tests BUILD PREFIX: run every test a meson build declares,
+# with its environment, as a TAP producer.
+run_meson_tests() {
     local name envs cmd
     while IFS=$'\t' read -r name envs cmd; do
         # shellcheck disable=SC2086
-        run_tap "unit/$name" "$logs/unit-$name.log" env $envs $cmd --tap
-    done < <(meson introspect --tests "$build/cores" | python3 -c '
+        run_tap "$2/$name" "$logs/$2-$name.log" env $envs $cmd --tap
+    done < <(meson introspect --tests "$1" | python3 -c '
 import json, sys
 for t in json.load(sys.stdin):
     env = " ".join(f"{k}={v}" for k, v in t["env"].items())
@@ -82,7 +88,7 @@ suite_peer() {
 
 suite_sanitize() {
     echo "== sanitizer build: unit tests under ASan+UBSan, fuzzers"
-    local sb=$build/sanitize name envs cmd f
+    local sb=$build/sanitize f
     if [ ! -f "$sb/build.ninja" ]; then
         CC=clang meson setup "$sb" "$here" -Dfuzzing=true \
             -Db_sanitize=address,undefined -Db_lundef=false \
@@ -93,14 +99,7 @@ suite_sanitize() {
     ninja -C "$sb" >"$logs/sanitize-build.log" 2>&1 || {
         failed=$((failed + 1)); failures+=("sanitize: build, see $logs/sanitize-build.log")
         return; }
-    while IFS=$'\t' read -r name envs cmd; do
-        # shellcheck disable=SC2086
-        run_tap "asan/$name" "$logs/asan-$name.log" env $envs $cmd --tap
-    done < <(meson introspect --tests "$sb" | python3 -c '
-import json, sys
-for t in json.load(sys.stdin):
-    env = " ".join(f"{k}={v}" for k, v in t["env"].items())
-    print(t["name"], env, " ".join(t["cmd"][:1]), sep="\t")')
+    run_meson_tests "$sb" asan
     rm -rf "$sb/corpus"
     mkdir -p "$sb/corpus/fuzz-vmcoreinfo" "$sb/corpus/fuzz-guest-freepages"
     cp "$here"/tests/unit/data/vmcoreinfo-*.txt "$sb/corpus/fuzz-vmcoreinfo/"

@@ -173,6 +173,17 @@ def ram_stats(info):
     }
 
 
+def finish(vms, work, ok, log):
+    """Stop the VMs; keep their logs and consoles only when the case failed."""
+    for vm in vms:
+        if vm:
+            vm.cleanup(keep=not ok)
+    if ok:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        log(f"# logs kept in {work}")
+
+
 def migrate(args, log):
     """One live migration with verification; returns a result record."""
     scen, conf = args.scenario, CONFIGS[args.config]
@@ -235,13 +246,7 @@ def migrate(args, log):
             f"downtime {rec['downtime_ms']} ms; {line}")
         return rec
     finally:
-        for vm in (src, dst):
-            if vm:
-                vm.cleanup(keep=not rec["verified"])
-        if rec["verified"]:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            log(f"# logs kept in {work}")
+        finish((src, dst), work, rec["verified"], log)
 
 
 def fault(args, log):
@@ -288,13 +293,7 @@ def fault(args, log):
         ok = True
         return {"case": args.case, "verified": True}
     finally:
-        for vm in (src, dst):
-            if vm:
-                vm.cleanup(keep=not ok)
-        if ok:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            log(f"# logs kept in {work}")
+        finish((src, dst), work, ok, log)
 
 
 def dumpstat_binary():
@@ -342,11 +341,7 @@ def introspect(args, log):
         return {"kernel": args.kernel, "boot": args.boot, "verified": True,
                 "free_pages": stats["free_pages"]}
     finally:
-        vm.cleanup(keep=not ok)
-        if ok:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            log(f"# logs kept in {work}")
+        finish((vm,), work, ok, log)
 
 
 STOCK_QEMU = "/usr/bin/qemu-system-x86_64"
@@ -427,12 +422,7 @@ def stream_fault(args, log):
         ok = True
         return {"case": args.case, "verified": True}
     finally:
-        for vm in vms:
-            vm.cleanup(keep=not ok)
-        if ok:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            log(f"# logs kept in {work}")
+        finish(vms, work, ok, log)
 
 
 def interop(args, log):
@@ -470,13 +460,7 @@ def interop(args, log):
         ok = True
         return {"direction": args.direction, "verified": True}
     finally:
-        for vm in (src, dst):
-            if vm:
-                vm.cleanup(keep=not ok)
-        if ok:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            log(f"# logs kept in {work}")
+        finish((src, dst), work, ok, log)
 
 
 # Named suites: lists of argument vectors.
