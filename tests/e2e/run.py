@@ -43,7 +43,8 @@ SCENARIOS = {
                     "during": ["churn 16"]},
     "busy-writer": {"setup": ["fill-random 64"], "during": ["dirty 64 16"]},
     # pages flipping between pattern and almost-pattern (XBZRLE coherence)
-    "pattern-flip": {"setup": ["fill-random 32"], "during": ["flip 32 128"]},
+    # (flips for 8 s: long enough for many XBZRLE rounds, then converges)
+    "pattern-flip": {"setup": ["fill-random 32"], "during": ["flip 32 128 8"]},
     # make demo's realistic state: data in use, patterns, a lot freed
     "realistic": {"setup": ["fill-random 128", "fill-pattern 128",
                             "free-garbage 512"],
@@ -67,7 +68,7 @@ CONFIGS = {
     # XBZRLE needs several rounds: cap bandwidth so the flips are resent
     "pattern-pages-xbzrle": {"caps": {PATTERN_CAP: True, "xbzrle": True},
                              "params": {"xbzrle-cache-size": 64 * MIB,
-                                        "max-bandwidth": 32 * MIB,
+                                        "max-bandwidth": 64 * MIB,
                                         "downtime-limit": 100},
                              "expect": {"pattern_pages": "pattern pages",
                                         "xbzrle_pages": "XBZRLE pages"}},

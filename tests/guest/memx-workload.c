@@ -14,9 +14,10 @@
  *                        the kernel's free lists now hold stale garbage
  *   dirty MIB RATE       keep rewriting MIB at RATE MiB/s (background),
  *                        checksums kept up to date
- *   flip MIB RATE        like dirty, but each page alternates between a
+ *   flip MIB RATE [S]    like dirty, but each page alternates between a
  *                        pattern page and the same pattern with one word
- *                        changed (exercises XBZRLE after pattern pages)
+ *                        changed (exercises XBZRLE after pattern pages);
+ *                        stops after S seconds if S is given
  *   churn MIB            keep allocating MIB, writing checksummed data,
  *                        verifying and freeing it (background); any
  *                        mismatch is counted as an error
@@ -210,6 +211,7 @@ typedef struct DirtyArgs {
     Region *region;
     double mib_per_s;
     bool flip;          /* alternate pattern / almost-pattern */
+    double seconds;     /* stop after this long; 0: never */
 } DirtyArgs;
 
 /* Rewrite pages round-robin at a fixed rate, keeping checksums exact. */
@@ -224,8 +226,12 @@ static void *dirty_thread(void *opaque)
     size_t i = 0;
 
     for (;;) {
-        double due = (now_seconds() - start) * pages_per_s;
+        double elapsed = now_seconds() - start;
+        double due = elapsed * pages_per_s;
 
+        if (a->seconds > 0 && elapsed > a->seconds) {
+            return NULL;
+        }
         if (done >= due) {
             usleep(1000);
             continue;
@@ -444,6 +450,7 @@ static bool run_command(char *line)
             args.region = r;
             args.mib_per_s = a2;
             args.flip = !strcmp(argv[0], "flip");
+            args.seconds = argc > 3 ? strtod(argv[3], NULL) : 0;
             ok = start_thread(dirty_thread, &args);
         }
         REPLY(ok, "mib=%zu rate=%zu", a1, a2);
