@@ -249,6 +249,71 @@ static void test_pattern_refuses_mapped_ram(void)
     migrate_end(from, to, false);
 }
 
+/*
+ * XBZRLE must learn about pages sent as patterns.  Page P goes: almost-
+ * pattern (sent through XBZRLE, so cached), pattern (sent as a pattern),
+ * almost-pattern again.  If the cache still held the first version, the
+ * third send would look like "no change" and the destination would keep
+ * the pattern.
+ */
+static void test_pattern_xbzrle_cache(void)
+{
+    QTestState *from, *to;
+    MigrateStart start = { 0 };
+    QTestMigrationState state = { 0 };
+    g_autofree uint8_t *almost = g_malloc(PAGE);
+    g_autofree uint8_t *pattern = g_malloc(PAGE);
+    g_autofree uint8_t *got = g_malloc(PAGE);
+    uint64_t addr = region_start();
+
+    memset(pattern, 0xaa, PAGE);
+    memcpy(almost, pattern, PAGE);
+    almost[PAGE / 2] = 0x55;
+
+    if (migrate_start(&from, &to, "defer", &start)) {
+        return;
+    }
+    migrate_set_capability(from, CAP, true);
+    migrate_set_capability(to, CAP, true);
+    migrate_set_capability(from, "xbzrle", true);
+    migrate_set_capability(to, "xbzrle", true);
+    migrate_incoming_qmp(to, "tcp:127.0.0.1:0", NULL, "{}");
+    /* fast passes that never converge while the boot block dirties RAM */
+    migrate_set_parameter_int(from, "max-bandwidth", 1000 * 1000 * 1000);
+    migrate_set_parameter_int(from, "downtime-limit", 1);
+    /* the cache is direct-mapped by page number: one slot per guest page */
+    migrate_set_parameter_int(from, "xbzrle-cache-size", 256 * 1024 * 1024);
+    qtest_bufwrite(from, addr, almost, PAGE);
+    wait_for_serial("src_serial");
+    migrate_qmp(from, to, NULL, NULL, "{}");
+
+    /*
+     * After the bulk pass XBZRLE is on.  wait_for_migration_pass()
+     * returns once a new pass starts; the second call makes sure the pass
+     * that picked up the write has finished sending it.
+     */
+    wait_for_migration_pass(from, &state);
+    wait_for_migration_pass(from, &state);
+    qtest_bufwrite(from, addr, almost, PAGE);       /* cached by XBZRLE */
+    wait_for_migration_pass(from, &state);
+    wait_for_migration_pass(from, &state);
+    qtest_bufwrite(from, addr, pattern, PAGE);      /* sent as a pattern */
+    wait_for_migration_pass(from, &state);
+    wait_for_migration_pass(from, &state);
+    qtest_bufwrite(from, addr, almost, PAGE);       /* XBZRLE vs cache */
+    wait_for_migration_pass(from, &state);
+    wait_for_migration_pass(from, &state);
+
+    migrate_ensure_converge(from);
+    wait_for_migration_complete(from);
+    wait_for_migration_complete(to);
+    wait_for_serial("dest_serial");
+    g_assert_cmpint(read_ram_property_int(from, CAP), >=, 1);
+    qtest_bufread(to, addr, got, PAGE);
+    g_assert_cmpmem(got, PAGE, almost, PAGE);
+    migrate_end(from, to, true);
+}
+
 int main(int argc, char **argv)
 {
     MigrationTestEnv *env;
@@ -272,6 +337,8 @@ int main(int argc, char **argv)
                            test_pattern_dst_without_capability);
         migration_test_add("/migration/memx/pattern-pages/refuses-mapped-ram",
                            test_pattern_refuses_mapped_ram);
+        migration_test_add("/migration/memx/pattern-pages/xbzrle-cache",
+                           test_pattern_xbzrle_cache);
     }
     ret = g_test_run();
     g_assert_cmpint(ret, ==, 0);
