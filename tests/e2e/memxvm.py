@@ -108,6 +108,7 @@ class Vm:
                  extra_args=(), workdir=None):
         self.name = name
         self.workdir = workdir or tempfile.mkdtemp(prefix=f"memx-{name}-")
+        os.makedirs(self.workdir, exist_ok=True)
         self.qmp_path = os.path.join(self.workdir, "qmp.sock")
         self.serial_path = os.path.join(self.workdir, "serial.sock")
         self.log_path = os.path.join(self.workdir, "qemu.log")

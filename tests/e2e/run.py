@@ -193,7 +193,6 @@ def migrate(args, log):
                   append=args.append, machine=args.machine,
                   extra_args=conf.get("devices", []))
     src = Vm("source", workdir=os.path.join(work, "src"), **common)
-    os.makedirs(src.workdir)
     dst = None
     rec = {"scenario": scen, "config": args.config, "kernel": args.kernel,
            "guest_mib": mem_mib(args.mem), "transport": args.transport,
@@ -207,7 +206,6 @@ def migrate(args, log):
         def start_dst():
             d = Vm("destination", workdir=os.path.join(work, "dst"),
                    incoming="defer", **common)
-            os.makedirs(d.workdir)
             d.start()
             set_migration(d, conf["caps"], {k: v for k, v in conf["params"].items()})
             d.qmp.cmd("migrate-incoming", {"uri": dst_uri})
@@ -256,7 +254,6 @@ def fault(args, log):
     common = dict(flavour=args.kernel, mem=args.mem, boot=args.boot,
                   append=args.append)
     src = Vm("source", workdir=os.path.join(work, "src"), machine="q35", **common)
-    os.makedirs(src.workdir)
     dst = None
     ok = False
     try:
@@ -267,7 +264,6 @@ def fault(args, log):
         machine = "pc" if args.case == "dest-refuses" else "q35"
         dst = Vm("destination", workdir=os.path.join(work, "dst"),
                  machine=machine, incoming="defer", **common)
-        os.makedirs(dst.workdir)
         dst.start()
         dst.qmp.cmd("migrate-incoming", {"uri": f"tcp:127.0.0.1:{port}"})
         src.qmp.cmd("migrate", {"uri": f"tcp:127.0.0.1:{port}"})
@@ -322,7 +318,6 @@ def introspect(args, log):
     extra = ["-cpu", args.cpu] if args.cpu else []
     vm = Vm("guest", workdir=os.path.join(work, "vm"), flavour=args.kernel,
             mem=args.mem, boot=args.boot, append=args.append, extra_args=extra)
-    os.makedirs(vm.workdir)
     ok = False
     try:
         boot(vm, "freed-garbage" if args.scenario == "idle-fresh" else args.scenario)
@@ -359,7 +354,6 @@ def stream_fault(args, log):
     machine = "pc-q35-7.2" if stock else "q35"
     common = dict(flavour=args.kernel, mem=args.mem, boot=args.boot, machine=machine)
     src = Vm("source", workdir=os.path.join(work, "src"), **common)
-    os.makedirs(src.workdir)
     vms = [src]
     ok = False
     try:
@@ -369,7 +363,6 @@ def stream_fault(args, log):
             port = free_tcp_port()
             dst = Vm("stock", workdir=os.path.join(work, "dst"), binary=STOCK_QEMU,
                      incoming="defer", **common)
-            os.makedirs(dst.workdir)
             vms.append(dst.start())
             dst.qmp.cmd("migrate-incoming", {"uri": f"tcp:127.0.0.1:{port}"})
             src.qmp.cmd("migrate", {"uri": f"tcp:127.0.0.1:{port}"})
@@ -437,7 +430,6 @@ def interop(args, log):
     common = dict(flavour=args.kernel, mem=args.mem, boot=args.boot,
                   append=args.append, machine="pc-q35-7.2")
     src = Vm("source", workdir=os.path.join(work, "src"), binary=src_bin, **common)
-    os.makedirs(src.workdir)
     dst = None
     ok = False
     try:
@@ -446,7 +438,6 @@ def interop(args, log):
         set_migration(src, {}, {"max-bandwidth": 10 * 1024 * MIB})
         dst = Vm("destination", workdir=os.path.join(work, "dst"), binary=dst_bin,
                  incoming="defer", **common)
-        os.makedirs(dst.workdir)
         dst.start()
         dst.qmp.cmd("migrate-incoming", {"uri": f"tcp:127.0.0.1:{port}"})
         src.qmp.cmd("migrate", {"uri": f"tcp:127.0.0.1:{port}"})
