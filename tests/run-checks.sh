@@ -12,7 +12,8 @@
 #   sanitize  the cores' unit tests again under ASan+UBSan (clang), and
 #          each libFuzzer target for FUZZ_SECONDS (default 15) from its
 #          seeds (build/sanitize)
-#   qtest  qemu-memx's own qtests (memx-migration-test: pattern pages)
+#   qtest  qemu-memx's own qtests (memx-migration-test: pattern pages,
+#          guest-free page skipping incl. hostile VMCOREINFO)
 #   e2e    live migration of real Linux guests (tests/e2e), checksums
 #          verified in the guest on the destination; fault cases; interop
 #          with Debian's stock QEMU 7.2 in both directions

@@ -52,6 +52,8 @@ SCENARIOS = {
 }
 
 PATTERN_CAP = "__org.qemu-memx_pattern-pages"
+SKIP_CAP = "__org.qemu-memx_skip-free-pages"
+SKIP_STAT = "__org.qemu-memx_free-pages-skipped"
 
 BALLOON_HINT = ["-object", "iothread,id=io0", "-device",
                 "virtio-balloon-pci,free-page-hint=on,iothread=io0"]
@@ -75,6 +77,18 @@ CONFIGS = {
     # switch to postcopy as soon as migration runs: most pages go postcopy
     "pattern-pages-postcopy": {"caps": {PATTERN_CAP: True, "postcopy-ram": True},
                                "params": {}, "postcopy": True},
+    # guest-free page skipping (docs/free-page-skipping.rst)
+    "skip-free": {"caps": {SKIP_CAP: True}, "params": {}},
+    "skip-free-multifd": {"caps": {SKIP_CAP: True, "multifd": True},
+                          "params": {"multifd-channels": 2}},
+    "skip-free-pattern": {"caps": {SKIP_CAP: True, PATTERN_CAP: True}, "params": {}},
+    "skip-free-pattern-multifd": {"caps": {SKIP_CAP: True, PATTERN_CAP: True,
+                                           "multifd": True},
+                                  "params": {"multifd-channels": 2}},
+    # the guest never hands over VMCOREINFO: nothing may be skipped
+    "skip-free-no-vmcoreinfo": {"caps": {SKIP_CAP: True}, "params": {},
+                                "append": "module_blacklist=qemu_fw_cfg",
+                                "skip_blocked": True},
 }
 
 # Guest console lines that mean the guest saw its memory go wrong.
@@ -168,10 +182,34 @@ def ram_stats(info):
         "dirty_sync_count": ram.get("dirty-sync-count"),
         "postcopy_bytes": ram.get("postcopy-bytes"),
         "xbzrle_pages": info.get("xbzrle-cache", {}).get("pages"),
-        "skipped_pages": None,
+        "skipped_pages": ram.get(SKIP_STAT),
+        "free_bytes_saved": ram.get("__org.qemu-memx_free-bytes-saved"),
+        "free_pages_uniform": ram.get("__org.qemu-memx_free-pages-uniform"),
+        "free_page_scans": ram.get("__org.qemu-memx_free-page-scans"),
+        "free_page_scan_us": ram.get("__org.qemu-memx_free-page-scan-time-us"),
+        "skip_blocked": ram.get("__org.qemu-memx_free-page-skip-blocked"),
         "pattern_pages": ram.get(PATTERN_CAP),
         "pattern_bytes_saved": ram.get("__org.qemu-memx_pattern-bytes-saved"),
     }
+
+
+def check_skipping(rec, scen, conf, append):
+    """What a skip-free migration must have done, from query-migrate."""
+    if conf.get("skip_blocked"):
+        if rec["skipped_pages"] != 0 or not rec["skip_blocked"]:
+            raise RuntimeError(f"expected no skipping and a reason, got "
+                               f"{rec['skipped_pages']} skipped, "
+                               f"reason {rec['skip_blocked']!r}")
+        return
+    if rec["skip_blocked"]:
+        raise RuntimeError(f"skipping was blocked: {rec['skip_blocked']}")
+    freed = any(c.startswith("free-garbage") for c in SCENARIOS[scen]["setup"])
+    if "page_poison=1" in append or "init_on_free=1" in append:
+        # Every free page holds 0xaa or zero: all must be sent.
+        if not rec["free_pages_uniform"]:
+            raise RuntimeError("no free page was kept for its pattern")
+    elif freed and not rec["skipped_pages"]:
+        raise RuntimeError("no free page was skipped")
 
 
 def finish(vms, work, ok, log):
@@ -189,8 +227,9 @@ def migrate(args, log):
     """One live migration with verification; returns a result record."""
     scen, conf = args.scenario, CONFIGS[args.config]
     work = tempfile.mkdtemp(prefix="memx-e2e-")
+    append = " ".join(filter(None, (args.append, conf.get("append"))))
     common = dict(flavour=args.kernel, mem=args.mem, boot=args.boot,
-                  append=args.append, machine=args.machine,
+                  append=append, machine=args.machine,
                   extra_args=conf.get("devices", []))
     src = Vm("source", workdir=os.path.join(work, "src"), **common)
     dst = None
@@ -240,6 +279,12 @@ def migrate(args, log):
         for key, want in conf.get("expect", {}).items():
             if not rec.get(key):
                 raise RuntimeError(f"query-migrate reports no {key} ({want})")
+        if SKIP_CAP in conf["caps"]:
+            check_skipping(rec, scen, conf, append)
+            log(f"# skipped {rec['skipped_pages']} free pages, kept "
+                f"{rec['free_pages_uniform']} for their pattern, "
+                f"{rec['free_page_scans']} scans in {rec['free_page_scan_us']} us"
+                f"{'; not skipped: ' + rec['skip_blocked'] if rec['skip_blocked'] else ''}")
         log(f"# {scen}/{args.config}/{args.kernel}/{args.transport}: "
             f"{rec['transferred_mib']:.1f} MiB in {rec['total_time_ms']} ms, "
             f"downtime {rec['downtime_ms']} ms; {line}")
@@ -488,6 +533,22 @@ SUITES = {
          "--kernel", "6.12"],
         ["stream-fault", "--case", "damaged-stream"],
         ["stream-fault", "--case", "stock-refuses-pattern"],
+        # guest-free page skipping: checksums verified on the destination;
+        # the churn allocates, writes and frees while the host scans
+        ["migrate", "--scenario", "freed-garbage", "--config", "skip-free",
+         "--kernel", "6.12"],
+        ["migrate", "--scenario", "freed-garbage", "--config", "skip-free-pattern-multifd",
+         "--kernel", "6.1", "--boot", "bzimage"],
+        ["migrate", "--scenario", "alloc-churn", "--config", "skip-free",
+         "--kernel", "6.1"],
+        ["migrate", "--scenario", "alloc-churn", "--config", "skip-free-multifd",
+         "--kernel", "6.12"],
+        ["migrate", "--scenario", "freed-garbage", "--config", "skip-free-pattern",
+         "--kernel", "6.12", "--append", "page_poison=1"],
+        ["migrate", "--scenario", "freed-garbage", "--config", "skip-free",
+         "--kernel", "6.1", "--append", "init_on_free=1"],
+        ["migrate", "--scenario", "freed-garbage", "--config", "skip-free-no-vmcoreinfo",
+         "--kernel", "6.12"],
         # struct-page scan vs the guest's own /proc/buddyinfo
         ["introspect", "--kernel", "6.1", "--boot", "bzimage"],
         ["introspect", "--kernel", "6.12", "--boot", "bzimage", "--cpu", "max",

@@ -32,7 +32,8 @@
  * then from stdin, one per line.  Every reply is one line starting with
  * "MEMX-" so a host can pick them out of the console stream:
  *   MEMX-READY, MEMX-OK <cmd> ..., MEMX-ERR <cmd> <reason>,
- *   MEMX-VERIFY status=ok|fail pages=N bad=N churn_iters=N churn_bad=N
+ *   MEMX-VERIFY status=ok|fail pages=N bad=N churn_iters=N churn_live=N
+ *               churn_bad=N dirty_bad=N
  *
  * Copyright (c) 2026 qemu-memx developers
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -69,6 +70,15 @@ static int nr_regions;
 /* Background work is paused while 'verify' runs. */
 static pthread_mutex_t work_lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile uint64_t churn_iters, churn_bad, dirty_pages_written, dirty_bad;
+
+/*
+ * The churn thread's live buffer, published under work_lock so that
+ * 'verify' also checks the data that was in use at the moment of
+ * migration (pages allocated while the host was reading free lists).
+ */
+static uint8_t *churn_mem;
+static size_t churn_pages;
+static uint64_t *churn_sums;
 
 static uint64_t splitmix64(uint64_t *state)
 {
@@ -303,6 +313,9 @@ static void *churn_thread(void *opaque)
             fill_random_page(mem + i * PAGE_SIZE, &seed);
             sums[i] = page_sum(mem + i * PAGE_SIZE);
         }
+        churn_mem = mem;
+        churn_pages = pages;
+        churn_sums = sums;
         pthread_mutex_unlock(&work_lock);
         /* Let time (and migration) pass with the data in place. */
         usleep(20000);
@@ -312,6 +325,7 @@ static void *churn_thread(void *opaque)
                 churn_bad++;
             }
         }
+        churn_mem = NULL;
         munmap(mem, pages * PAGE_SIZE);
         churn_iters++;
         pthread_mutex_unlock(&work_lock);
@@ -321,11 +335,19 @@ static void *churn_thread(void *opaque)
 
 static void cmd_verify(void)
 {
-    uint64_t pages = 0, bad = 0;
+    uint64_t pages = 0, bad = 0, churn_live = 0;
     int first_bad_region = -1;
     size_t first_bad_page = 0;
 
     pthread_mutex_lock(&work_lock);
+    if (churn_mem) {
+        churn_live = churn_pages;
+        for (size_t i = 0; i < churn_pages; i++) {
+            if (page_sum(churn_mem + i * PAGE_SIZE) != churn_sums[i]) {
+                churn_bad++;
+            }
+        }
+    }
     for (int r = 0; r < nr_regions; r++) {
         for (size_t i = 0; i < regions[r].pages; i++) {
             pages++;
@@ -339,9 +361,10 @@ static void cmd_verify(void)
         }
     }
     printf("MEMX-VERIFY status=%s pages=%" PRIu64 " bad=%" PRIu64
-           " churn_iters=%" PRIu64 " churn_bad=%" PRIu64 " dirty_bad=%" PRIu64,
+           " churn_iters=%" PRIu64 " churn_live=%" PRIu64 " churn_bad=%" PRIu64
+           " dirty_bad=%" PRIu64,
            bad || churn_bad || dirty_bad ? "fail" : "ok", pages, bad, churn_iters,
-           churn_bad, dirty_bad);
+           churn_live, churn_bad, dirty_bad);
     if (bad) {
         printf(" first_bad=%s:%zu", regions[first_bad_region].kind, first_bad_page);
     }

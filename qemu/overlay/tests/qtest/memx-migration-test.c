@@ -9,6 +9,14 @@
  * count in query-migrate.  Also checks negotiation: a destination with
  * the capability off refuses the stream, and mapped-ram is refused.
  *
+ * Guest-free page skipping (__org.qemu-memx_skip-free-pages): the
+ * boot-block guest, which is not Linux and never sends VMCOREINFO, must
+ * migrate with nothing skipped and the reason reported; and hostile
+ * VMCOREINFO notes written through fw_cfg (bad addresses, absurd sizes,
+ * page tables that loop or point outside RAM) must each be refused with a
+ * reason, QEMU staying up, and a migration with the worst of them still
+ * completes with guest memory verified.
+ *
  * Built as its own binary (memx-migration-test) so that upstream's
  * migration-test stays unmodified.
  *
@@ -21,7 +29,11 @@
 #include "migration/framework.h"
 #include "migration/migration-qmp.h"
 #include "migration/migration-util.h"
+#include "qemu/bswap.h"
 #include "qemu/module.h"
+#include "qobject/qdict.h"
+#include "libqos/fw_cfg.h"
+#include "standard-headers/linux/qemu_fw_cfg.h"
 
 #define CAP "__org.qemu-memx_pattern-pages"
 #define PAGE 4096
@@ -314,6 +326,293 @@ static void test_pattern_xbzrle_cache(void)
     migrate_end(from, to, true);
 }
 
+#define SKIP_CAP "__org.qemu-memx_skip-free-pages"
+#define MIB (1024 * 1024)
+/* Guest addresses above the boot block's range and the pattern region */
+#define NOTE_GPA (120 * MIB)
+#define PGTABLE_GPA (124 * MIB)
+#define DMA_GPA (126 * MIB)
+#define KERNEL_MAP 0xffffffff80000000ULL
+
+/* Ask fw_cfg's DMA interface to write @len bytes at @gpa to file @key. */
+static void fw_cfg_dma_write(QTestState *qts, uint16_t key, uint64_t gpa,
+                             uint32_t len)
+{
+    struct fw_cfg_dma_access access = {
+        .control = cpu_to_be32((uint32_t)key << 16 | FW_CFG_DMA_CTL_SELECT |
+                               FW_CFG_DMA_CTL_WRITE),
+        .length = cpu_to_be32(len),
+        .address = cpu_to_be64(gpa),
+    };
+
+    qtest_bufwrite(qts, DMA_GPA, &access, sizeof(access));
+    qtest_outl(qts, 0x514, cpu_to_be32(0));
+    qtest_outl(qts, 0x518, cpu_to_be32(DMA_GPA));
+    qtest_bufread(qts, DMA_GPA, &access, sizeof(access));
+    g_assert_cmphex(be32_to_cpu(access.control), ==, 0);
+}
+
+static uint16_t fw_cfg_file_key(QTestState *qts, const char *name)
+{
+    g_autoptr(QFWCFG) fw_cfg = pc_fw_cfg_init(qts);
+    g_autofree uint8_t *dir = NULL;
+    uint32_t count;
+
+    qfw_cfg_get(fw_cfg, FW_CFG_FILE_DIR, &count, sizeof(count));
+    count = be32_to_cpu(count);
+    dir = g_malloc(4 + count * sizeof(struct fw_cfg_file));
+    qfw_cfg_get(fw_cfg, FW_CFG_FILE_DIR, dir,
+                4 + count * sizeof(struct fw_cfg_file));
+    for (uint32_t i = 0; i < count; i++) {
+        struct fw_cfg_file *f = (void *)(dir + 4 + i * sizeof(*f));
+
+        if (!strcmp(f->name, name)) {
+            return be16_to_cpu(f->select);
+        }
+    }
+    g_assert_not_reached();
+}
+
+/*
+ * Do what a guest's qemu_fw_cfg driver does: put an ELF note holding
+ * @text at NOTE_GPA and tell the vmcoreinfo device where it is.  A
+ * non-zero @paddr or @size overrides what is announced.
+ */
+static void write_vmcoreinfo(QTestState *qts, const char *text,
+                             uint64_t paddr, uint32_t size)
+{
+    size_t len = strlen(text), total = 12 + 12 + ROUND_UP(len, 4);
+    g_autofree uint8_t *note = g_malloc0(total);
+    uint32_t hdr[3] = { cpu_to_le32(11), cpu_to_le32(len), 0 };
+    struct fw_cfg_vmcoreinfo info = {
+        .host_format = cpu_to_le16(FW_CFG_VMCOREINFO_FORMAT_ELF),
+        .guest_format = cpu_to_le16(FW_CFG_VMCOREINFO_FORMAT_ELF),
+        .size = cpu_to_le32(size ? size : total),
+        .paddr = cpu_to_le64(paddr ? paddr : NOTE_GPA),
+    };
+
+    memcpy(note, hdr, sizeof(hdr));
+    memcpy(note + 12, "VMCOREINFO", 11);
+    memcpy(note + 24, text, len);
+    qtest_bufwrite(qts, NOTE_GPA, note, total);
+    qtest_bufwrite(qts, DMA_GPA + 64, &info, sizeof(info));
+    fw_cfg_dma_write(qts, fw_cfg_file_key(qts, "etc/vmcoreinfo"),
+                     DMA_GPA + 64, sizeof(info));
+}
+
+/* A note that parses; the page tables it names are at PGTABLE_GPA. */
+static char *hostile_note(uint64_t phys_base, const char *page_size)
+{
+    return g_strdup_printf("OSRELEASE=6.12.0-hostile\n"
+                           "PAGESIZE=4096\n"
+                           "SYMBOL(init_top_pgt)=%" PRIx64 "\n"
+                           "NUMBER(phys_base)=%" PRId64 "\n"
+                           "NUMBER(pgtable_l5_enabled)=0\n"
+                           "SYMBOL(vmemmap)=ffffea0000000000\n"
+                           "SIZE(page)=%s\n"
+                           "OFFSET(page._mapcount)=48\n"
+                           "OFFSET(page.private)=40\n"
+                           "LENGTH(zone.free_area)=11\n"
+                           "NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)=-268435456\n"
+                           "NUMBER(SECTION_SIZE_BITS)=27\n",
+                           (uint64_t)(KERNEL_MAP + PGTABLE_GPA), (int64_t)phys_base,
+                           page_size);
+}
+
+/* Fill the page-table page at @gpa with one entry value repeated. */
+static void write_pgtable(QTestState *qts, uint64_t gpa, uint64_t entry)
+{
+    g_autofree uint64_t *table = g_new(uint64_t, 512);
+
+    for (int i = 0; i < 512; i++) {
+        table[i] = cpu_to_le64(entry);
+    }
+    qtest_bufwrite(qts, gpa, table, 4096);
+}
+
+static QDict *query_guest_free_pages(QTestState *qts)
+{
+    return qtest_qmp_assert_success_ref(qts,
+        "{ 'execute': '__org.qemu-memx_query-guest-free-pages' }");
+}
+
+/* The query must answer "unavailable" with a reason containing @why. */
+static void assert_refused(QTestState *qts, const char *why)
+{
+    QDict *ret = query_guest_free_pages(qts);
+    const char *reason = qdict_get_try_str(ret, "reason");
+
+    g_assert_false(qdict_get_bool(ret, "available"));
+    if (!reason || !strstr(reason, why)) {
+        g_error("expected a reason with '%s', got '%s'", why, reason);
+    }
+    qobject_unref(ret);
+}
+
+static void *hook_start_skip_free(QTestState *from, QTestState *to)
+{
+    migrate_set_capability(from, SKIP_CAP, true);
+    migrate_incoming_qmp(to, "tcp:127.0.0.1:0", NULL, "{}");
+    return NULL;
+}
+
+/* query-migrate: nothing skipped, and the reason @opaque given. */
+static void hook_end_skipped_nothing(QTestState *from, QTestState *to,
+                                     void *opaque)
+{
+    QDict *rsp = migrate_query(from);
+    QDict *ram = qdict_get_qdict(rsp, "ram");
+    const char *why = qdict_get_try_str(ram,
+                                        "__org.qemu-memx_free-page-skip-blocked");
+
+    g_assert_cmpint(qdict_get_int(ram, "__org.qemu-memx_free-pages-skipped"),
+                    ==, 0);
+    g_assert_cmpint(qdict_get_int(ram, "__org.qemu-memx_free-page-scans"),
+                    ==, 0);
+    g_assert_nonnull(why);
+    g_assert_nonnull(strstr(why, "has not provided VMCOREINFO"));
+    qobject_unref(rsp);
+}
+
+/* Not Linux, no VMCOREINFO: migration works and skips nothing. */
+static void test_skip_free_no_vmcoreinfo(void)
+{
+    MigrateCommon args = {
+        .start = {
+            .opts_source = "-device vmcoreinfo",
+            .opts_target = "-device vmcoreinfo",
+        },
+        .listen_uri = "defer",
+        .start_hook = hook_start_skip_free,
+        .end_hook = hook_end_skipped_nothing,
+        .live = true,
+    };
+
+    test_precopy_common(&args);
+}
+
+/* Each hostile note is refused with its reason; QEMU stays up. */
+static void *hook_start_hostile_vmcoreinfo(QTestState *from, QTestState *to)
+{
+    g_autofree char *good = hostile_note(0, "64");
+    g_autofree char *mmio_pgt = hostile_note(0xfed00000ULL - PGTABLE_GPA, "64");
+    g_autofree char *huge_page = hostile_note(0, "4294967296");
+    g_autofree char *bad_layout = hostile_note(0, "72");
+    QDict *ret;
+
+    assert_refused(from, "has not provided VMCOREINFO");
+
+    /* Bad addresses and absurd sizes of the note itself */
+    write_vmcoreinfo(from, good, 0, 0x7fffffff);
+    assert_refused(from, "absurd size");
+    write_vmcoreinfo(from, good, 0xfee00000, 0);
+    assert_refused(from, "not in guest RAM");
+    write_vmcoreinfo(from, good, 150 * MIB - 64, 0);
+    assert_refused(from, "not in guest RAM");
+    write_vmcoreinfo(from, "PAGESIZE=4096\nOSRELEASE=\x01\x02\xff\n", 0, 0);
+    assert_refused(from, "VMCOREINFO");
+
+    /* Absurd struct page layouts */
+    write_vmcoreinfo(from, huge_page, 0, 0);
+    assert_refused(from, "struct page layout");
+    write_vmcoreinfo(from, bad_layout, 0, 0);
+    assert_refused(from, "power of two");
+
+    /* Page tables in MMIO, empty, mapping outside RAM */
+    write_vmcoreinfo(from, mmio_pgt, 0, 0);
+    assert_refused(from, "init_top_pgt is not in guest RAM");
+    write_pgtable(from, PGTABLE_GPA, 0);
+    write_vmcoreinfo(from, good, 0, 0);
+    assert_refused(from, "not mapped");
+    /* PS in a top-level entry is reserved */
+    write_pgtable(from, PGTABLE_GPA, 0x4000000000ULL | 0xe3);
+    assert_refused(from, "not mapped");
+    /* 1 GiB pages at 256 GiB, far beyond guest RAM */
+    write_pgtable(from, PGTABLE_GPA, (PGTABLE_GPA + 4096) | 0x63);
+    write_pgtable(from, PGTABLE_GPA + 4096, 0x4000000000ULL | 0xe3);
+    assert_refused(from, "outside guest RAM");
+
+    /*
+     * Every entry points back at the table itself: the walk must end
+     * after four levels, read struct pages that are the table, and find
+     * nothing free.  This one stays in place for the migration.
+     */
+    write_pgtable(from, PGTABLE_GPA, PGTABLE_GPA | 0x63);
+    ret = query_guest_free_pages(from);
+    g_assert_true(qdict_get_bool(ret, "available"));
+    g_assert_cmpstr(qdict_get_str(ret, "kernel-release"), ==,
+                    "6.12.0-hostile");
+    g_assert_cmpint(qdict_get_int(ret, "free-pages"), ==, 0);
+    qobject_unref(ret);
+    /* HMP says the same */
+    {
+        g_autofree char *hmp = qtest_hmp(from, "info memx-guest-free-pages");
+
+        g_assert_nonnull(strstr(hmp, "free: 0 pages"));
+    }
+    return hook_start_skip_free(from, to);
+}
+
+static void hook_end_hostile(QTestState *from, QTestState *to, void *opaque)
+{
+    QDict *rsp = migrate_query(from);
+    QDict *ram = qdict_get_qdict(rsp, "ram");
+
+    g_assert_cmpint(qdict_get_int(ram, "__org.qemu-memx_free-pages-skipped"),
+                    ==, 0);
+    g_assert_cmpint(qdict_get_int(ram, "__org.qemu-memx_free-page-scans"),
+                    >=, 1);
+    qobject_unref(rsp);
+}
+
+static void test_skip_free_hostile_vmcoreinfo(void)
+{
+    MigrateCommon args = {
+        .start = {
+            .opts_source = "-device vmcoreinfo",
+            .opts_target = "-device vmcoreinfo",
+        },
+        .listen_uri = "defer",
+        .start_hook = hook_start_hostile_vmcoreinfo,
+        .end_hook = hook_end_hostile,
+        .live = true,
+    };
+
+    test_precopy_common(&args);
+}
+
+/* The capability's preconditions give clear errors. */
+static void test_skip_free_refusals(void)
+{
+    QTestState *from, *to;
+    MigrateStart start = { 0 };
+    QDict *rsp;
+
+    if (migrate_start(&from, &to, "defer", &start)) {
+        return;
+    }
+    rsp = qtest_qmp(from, "{ 'execute': 'migrate-set-capabilities',"
+                    "  'arguments': { 'capabilities': [ {"
+                    "    'capability': %s, 'state': true } ] } }", SKIP_CAP);
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                          "desc"), "-device vmcoreinfo"));
+    qobject_unref(rsp);
+    migrate_end(from, to, false);
+
+    start.opts_source = "-device vmcoreinfo";
+    if (migrate_start(&from, &to, "defer", &start)) {
+        return;
+    }
+    migrate_set_capability(from, SKIP_CAP, true);
+    rsp = qtest_qmp(from, "{ 'execute': 'migrate-set-capabilities',"
+                    "  'arguments': { 'capabilities': [ {"
+                    "    'capability': 'postcopy-ram', 'state': true } ] } }");
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                          "desc"), "postcopy-ram"));
+    qobject_unref(rsp);
+    migrate_end(from, to, false);
+}
+
 int main(int argc, char **argv)
 {
     MigrationTestEnv *env;
@@ -339,6 +638,12 @@ int main(int argc, char **argv)
                            test_pattern_refuses_mapped_ram);
         migration_test_add("/migration/memx/pattern-pages/xbzrle-cache",
                            test_pattern_xbzrle_cache);
+        migration_test_add("/migration/memx/skip-free/no-vmcoreinfo",
+                           test_skip_free_no_vmcoreinfo);
+        migration_test_add("/migration/memx/skip-free/hostile-vmcoreinfo",
+                           test_skip_free_hostile_vmcoreinfo);
+        migration_test_add("/migration/memx/skip-free/refusals",
+                           test_skip_free_refusals);
     }
     ret = g_test_run();
     g_assert_cmpint(ret, ==, 0);

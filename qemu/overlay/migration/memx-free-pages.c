@@ -1,0 +1,449 @@
+/*
+ * qemu-memx: skip guest-free pages in live migration.
+ *
+ * A Linux guest hands QEMU its VMCOREINFO note (-device vmcoreinfo,
+ * written through fw_cfg by the guest's qemu_fw_cfg driver).  From it the
+ * memdedup cores find the struct page array and read, for every guest
+ * page frame, whether the buddy allocator holds it free.  Migration then
+ * drops those pages from its dirty bitmap: they hold nothing the guest
+ * will read before writing.
+ *
+ * Ordering (why a page the guest starts using is never lost): ram.c
+ * re-arms dirty tracking for all of guest RAM *before* this file reads
+ * any struct page, and the bits are cleared only after.  A page found
+ * free and then allocated and written is dirtied again by that write and
+ * sent in a later pass; the final pass, with vCPUs stopped, never skips.
+ *
+ * Poison rule: a free page whose content is zero (init_on_free) or a
+ * pattern (page_poison's 0xaa) is kept, since the guest may check it on
+ * allocation; it travels as a zero or pattern page.
+ *
+ * Everything the guest provides is untrusted: the note is copied out of
+ * guest RAM before it is parsed, every guest address is looked up in the
+ * map of guest RAM built here from the system address space (RAM only:
+ * no MMIO, ROM or hidden SMRAM), and any inconsistency means "skip
+ * nothing" with a reason reported through QMP.  A guest that lies about
+ * its free pages can only lose its own data.
+ *
+ * Copyright (c) 2026 qemu-memx developers
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/bswap.h"
+#include "qemu/cutils.h"
+#include "qemu/error-report.h"
+#include "qemu/main-loop.h"
+#include "qemu/rcu.h"
+#include "qemu/timer.h"
+#include "qapi/error.h"
+#include "qapi/qapi-commands-memx.h"
+#include "qobject/qdict.h"
+#include "monitor/hmp.h"
+#include "monitor/monitor.h"
+#include "exec/address-spaces.h"
+#include "exec/memory.h"
+#include "exec/ramblock.h"
+#include "exec/target_page.h"
+#include "hw/misc/vmcoreinfo.h"
+#include "memdedup/guest-freepages.h"
+#include "migration-ext/free-page-skip.h"
+#include "migration.h"
+#include "migration-stats.h"
+#include "options.h"
+#include "ram.h"
+#include "memx-free-pages.h"
+
+#define MEMX_MAX_RAM_RANGES 64
+
+/* One stretch of guest-physical RAM backed by one stretch of a RAMBlock. */
+typedef struct MemxRamRange {
+    uint64_t start;     /* guest-physical, page aligned */
+    uint64_t end;
+    uint8_t *host;      /* host address of @start */
+    RAMBlock *block;
+    ram_addr_t offset;  /* of @start within @block */
+} MemxRamRange;
+
+typedef struct MemxRamMap {
+    MemxRamRange range[MEMX_MAX_RAM_RANGES];
+    GuestRamRange guest[MEMX_MAX_RAM_RANGES];
+    size_t n;
+} MemxRamMap;
+
+/* The outcome of one introspection of the guest kernel. */
+typedef struct MemxScan {
+    const char *reason;         /* NULL when the scan succeeded */
+    char kernel_release[65];
+    VmcoreInfo info;
+    GuestFreePageStats stats;
+    uint64_t *bitmap;           /* free guest frames, owned by the caller */
+    uint64_t nr_pfns;
+    uint64_t ram_bytes;
+    int64_t scan_ns;
+} MemxScan;
+
+/* Skip statistics of the running (or last) migration; under the BQL. */
+static struct {
+    uint64_t dirty_sync_seen;
+    const char *reason;         /* why the last pass skipped nothing */
+    uint64_t *bitmap;           /* reused from pass to pass */
+    uint64_t bitmap_words;
+} memx_skip;
+
+static bool memx_ram_range_cb(Int128 start, Int128 len,
+                              const MemoryRegion *const_mr,
+                              hwaddr offset_in_region, void *opaque)
+{
+    MemoryRegion *mr = (MemoryRegion *)const_mr;
+    MemxRamMap *map = opaque;
+    uint64_t gpa = int128_get64(start), size = int128_get64(len);
+    RAMBlock *block = mr->ram_block;
+    MemxRamRange *prev = map->n ? &map->range[map->n - 1] : NULL;
+    uint8_t *host;
+
+    /* Plain, writable guest RAM only: no ROM, ROMD, MMIO or ram_device. */
+    if (!memory_region_is_ram(mr) || memory_region_is_ram_device(mr) ||
+        memory_region_is_romd(mr) || mr->readonly || !block ||
+        block->mr != mr || !QEMU_IS_ALIGNED(gpa | size | offset_in_region,
+                                            TARGET_PAGE_SIZE) ||
+        offset_in_region + size > block->used_length) {
+        return false;
+    }
+    host = block->host + offset_in_region;
+    if (prev && prev->end == gpa && prev->block == block &&
+        prev->offset + (prev->end - prev->start) == offset_in_region) {
+        prev->end += size;
+        map->guest[map->n - 1].end = prev->end;
+        return false;
+    }
+    if (map->n == MEMX_MAX_RAM_RANGES) {
+        return false;   /* skip less, never more */
+    }
+    map->range[map->n] = (MemxRamRange) {
+        .start = gpa, .end = gpa + size, .host = host,
+        .block = block, .offset = offset_in_region,
+    };
+    map->guest[map->n] = (GuestRamRange) { .start = gpa, .end = gpa + size };
+    map->n++;
+    return false;
+}
+
+/* The guest RAM the system address space shows now.  Needs RCU. */
+static void memx_ram_map_build(MemxRamMap *map)
+{
+    FlatView *view = address_space_to_flatview(&address_space_memory);
+
+    map->n = 0;
+    flatview_for_each_range(view, memx_ram_range_cb, map);
+}
+
+static const void *memx_ram_map_lookup(void *opaque, uint64_t gpa,
+                                       uint64_t len)
+{
+    const MemxRamMap *map = opaque;
+
+    for (size_t i = 0; i < map->n; i++) {
+        const MemxRamRange *r = &map->range[i];
+
+        if (gpa >= r->start && gpa < r->end && len <= r->end - gpa) {
+            return r->host + (gpa - r->start);
+        }
+    }
+    return NULL;
+}
+
+/* Copy the guest's VMCOREINFO note out of guest RAM; NULL with a reason. */
+static void *memx_read_vmcoreinfo(const GuestMemory *mem, size_t *len,
+                                  const char **why)
+{
+    VMCoreInfoState *vmci = vmcoreinfo_find();
+    uint64_t paddr;
+    uint32_t size;
+    const void *note;
+
+    if (!vmci) {
+        *why = "no vmcoreinfo device (add -device vmcoreinfo)";
+        return NULL;
+    }
+    if (!vmci->has_vmcoreinfo) {
+        *why = "the guest has not provided VMCOREINFO (not Linux, or its "
+               "qemu_fw_cfg driver is not loaded)";
+        return NULL;
+    }
+    if (le16_to_cpu(vmci->vmcoreinfo.guest_format) !=
+        FW_CFG_VMCOREINFO_FORMAT_ELF) {
+        *why = "the guest's VMCOREINFO is in an unknown format";
+        return NULL;
+    }
+    size = le32_to_cpu(vmci->vmcoreinfo.size);
+    paddr = le64_to_cpu(vmci->vmcoreinfo.paddr);
+    if (size == 0 || size > VMCOREINFO_MAX_BYTES) {
+        *why = "the guest's VMCOREINFO note has an absurd size";
+        return NULL;
+    }
+    note = mem->map(mem->opaque, paddr, size);
+    if (!note) {
+        *why = "the guest's VMCOREINFO note is not in guest RAM";
+        return NULL;
+    }
+    /* The guest may rewrite it at any time: parse a private copy. */
+    *len = size;
+    return g_memdup2(note, size);
+}
+
+/*
+ * Read the guest kernel's free pages into @scan->bitmap (allocated here
+ * if NULL or too small; sized @scan->nr_pfns bits).  On failure the
+ * reason is in @scan->reason.
+ */
+static bool memx_scan_guest(const MemxRamMap *map, MemxScan *scan,
+                            uint64_t **bitmap, uint64_t *bitmap_words)
+{
+    GuestMemory mem = { .map = memx_ram_map_lookup, .opaque = (void *)map };
+    int64_t t0 = get_clock();
+    g_autofree void *note = NULL;
+    GuestKernelView view;
+    size_t note_len = 0;
+    uint64_t words;
+
+    scan->nr_pfns = 0;
+    scan->ram_bytes = 0;
+    for (size_t i = 0; i < map->n; i++) {
+        scan->ram_bytes += map->range[i].end - map->range[i].start;
+        scan->nr_pfns = MAX(scan->nr_pfns,
+                            map->range[i].end >> TARGET_PAGE_BITS);
+    }
+    note = memx_read_vmcoreinfo(&mem, &note_len, &scan->reason);
+    if (!note) {
+        return false;
+    }
+    if (!vmcoreinfo_parse_note(note, note_len, &scan->info, &scan->reason)) {
+        return false;
+    }
+    pstrcpy(scan->kernel_release, sizeof(scan->kernel_release),
+            scan->info.osrelease);
+    if (scan->info.page_size != TARGET_PAGE_SIZE) {
+        scan->reason = "the guest's page size is not the target page size";
+        return false;
+    }
+    if (!guest_kernel_view_init(&view, &scan->info, &mem, map->guest, map->n,
+                                &scan->reason)) {
+        return false;
+    }
+    words = DIV_ROUND_UP(scan->nr_pfns, 64);
+    if (*bitmap_words < words) {
+        g_free(*bitmap);
+        *bitmap = g_new(uint64_t, words);
+        *bitmap_words = words;
+    }
+    memset(*bitmap, 0, words * sizeof(uint64_t));
+    memset(&scan->stats, 0, sizeof(scan->stats));
+    if (!guest_free_pages_scan(&view, map->guest, map->n, *bitmap,
+                               scan->nr_pfns, &scan->stats, &scan->reason)) {
+        return false;
+    }
+    scan->bitmap = *bitmap;
+    scan->scan_ns = get_clock() - t0;
+    scan->reason = NULL;
+    return true;
+}
+
+bool memx_skip_free_pages_caps_check(bool *old_caps, bool *new_caps,
+                                     Error **errp)
+{
+    const int cap = MIGRATION_CAPABILITY___ORG_QEMU_MEMX_SKIP_FREE_PAGES;
+    RAMBlock *block;
+
+    if (!new_caps[cap]) {
+        return true;
+    }
+    if (!vmcoreinfo_find()) {
+        error_setg(errp, "Skipping guest-free pages needs -device vmcoreinfo, "
+                   "through which the guest kernel describes itself");
+        return false;
+    }
+    if (new_caps[MIGRATION_CAPABILITY_POSTCOPY_RAM]) {
+        error_setg(errp, "Skipping guest-free pages is not supported with "
+                   "postcopy-ram");
+        return false;
+    }
+    if (new_caps[MIGRATION_CAPABILITY_MAPPED_RAM]) {
+        error_setg(errp, "Skipping guest-free pages is not supported with "
+                   "mapped-ram");
+        return false;
+    }
+    if (new_caps[MIGRATION_CAPABILITY_BACKGROUND_SNAPSHOT]) {
+        error_setg(errp, "Skipping guest-free pages needs dirty page "
+                   "tracking, which background-snapshot does not use");
+        return false;
+    }
+    /*
+     * A page that is never sent must read as zero on the destination,
+     * which only fresh anonymous memory guarantees.
+     */
+    WITH_RCU_READ_LOCK_GUARD() {
+        RAMBLOCK_FOREACH(block) {
+            if (!qemu_ram_is_migratable(block) ||
+                (new_caps[MIGRATION_CAPABILITY_X_IGNORE_SHARED] &&
+                 qemu_ram_is_shared(block) &&
+                 qemu_ram_is_named_file(block))) {
+                continue;
+            }
+            if (qemu_ram_is_shared(block) || qemu_ram_get_fd(block) >= 0) {
+                error_setg(errp, "Skipping guest-free pages needs anonymous "
+                           "private guest RAM, but RAM block '%s' is shared or "
+                           "file-backed: a page not sent would show whatever "
+                           "that backing holds on the destination",
+                           qemu_ram_get_idstr(block));
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+uint64_t memx_free_pages_drop_dirty(void)
+{
+    uint64_t sync = stat64_get(&mig_stats.dirty_sync_count);
+    FreePageSkipStats skip = { 0 };
+    MemxScan scan = { 0 };
+    MemxRamMap *map;
+    uint64_t dropped = 0;
+    int64_t t0;
+
+    assert(bql_locked());
+    if (sync < memx_skip.dirty_sync_seen || sync <= 1) {
+        memx_skip.reason = NULL;    /* a new migration */
+    }
+    memx_skip.dirty_sync_seen = sync;
+
+    map = g_new(MemxRamMap, 1);
+    memx_ram_map_build(map);
+    if (!memx_scan_guest(map, &scan, &memx_skip.bitmap,
+                         &memx_skip.bitmap_words)) {
+        if (memx_skip.reason != scan.reason) {
+            warn_report("Not skipping guest-free pages: %s", scan.reason);
+        }
+        memx_skip.reason = scan.reason;
+        g_free(map);
+        return 0;
+    }
+    memx_skip.reason = NULL;
+
+    t0 = get_clock();
+    for (size_t i = 0; i < map->n; i++) {
+        const MemxRamRange *r = &map->range[i];
+
+        if (migrate_ram_is_ignored(r->block)) {
+            continue;
+        }
+        dropped += free_page_skip_range(scan.bitmap, scan.nr_pfns,
+                                        r->start >> TARGET_PAGE_BITS,
+                                        (r->end - r->start) >>
+                                        TARGET_PAGE_BITS,
+                                        r->host, TARGET_PAGE_SIZE,
+                                        r->block->bmap,
+                                        r->offset >> TARGET_PAGE_BITS,
+                                        &skip);
+    }
+    stat64_add(&mig_stats.memx_free_pages_skipped, skip.skipped);
+    stat64_add(&mig_stats.memx_free_pages_uniform, skip.kept_uniform);
+    stat64_add(&mig_stats.memx_free_pages_scans, 1);
+    stat64_add(&mig_stats.memx_free_pages_scan_ns,
+               scan.scan_ns + (get_clock() - t0));
+    g_free(map);
+    return dropped;
+}
+
+void memx_free_pages_fill_stats(MigrationStats *stats)
+{
+    uint64_t skipped = stat64_get(&mig_stats.memx_free_pages_skipped);
+
+    if (!migrate_memx_skip_free_pages()) {
+        return;
+    }
+    stats->has___org_qemu_memx_free_pages_skipped = true;
+    stats->__org_qemu_memx_free_pages_skipped = skipped;
+    stats->has___org_qemu_memx_free_bytes_saved = true;
+    stats->__org_qemu_memx_free_bytes_saved = skipped * TARGET_PAGE_SIZE;
+    stats->has___org_qemu_memx_free_pages_uniform = true;
+    stats->__org_qemu_memx_free_pages_uniform =
+        stat64_get(&mig_stats.memx_free_pages_uniform);
+    stats->has___org_qemu_memx_free_page_scans = true;
+    stats->__org_qemu_memx_free_page_scans =
+        stat64_get(&mig_stats.memx_free_pages_scans);
+    stats->has___org_qemu_memx_free_page_scan_time_us = true;
+    stats->__org_qemu_memx_free_page_scan_time_us =
+        stat64_get(&mig_stats.memx_free_pages_scan_ns) / SCALE_US;
+    if (memx_skip.reason) {
+        stats->__org_qemu_memx_free_page_skip_blocked =
+            g_strdup(memx_skip.reason);
+    }
+}
+
+__org_qemu_memx_GuestFreePages *qmp___org_qemu_memx_query_guest_free_pages(
+    Error **errp)
+{
+    __org_qemu_memx_GuestFreePages *info =
+        g_new0(__org_qemu_memx_GuestFreePages, 1);
+    g_autofree uint64_t *bitmap = NULL;
+    g_autofree MemxRamMap *map = g_new(MemxRamMap, 1);
+    uint64_t words = 0;
+    MemxScan scan = { 0 };
+    bool ok;
+
+    WITH_RCU_READ_LOCK_GUARD() {
+        memx_ram_map_build(map);
+        ok = memx_scan_guest(map, &scan, &bitmap, &words);
+    }
+    info->available = ok;
+    info->ram_bytes = scan.ram_bytes;
+    if (scan.kernel_release[0]) {
+        info->kernel_release = g_strdup(scan.kernel_release);
+    }
+    if (!ok) {
+        info->reason = g_strdup(scan.reason);
+        return info;
+    }
+    info->vmemmap_source = g_strdup(scan.info.has_vmemmap ? "vmemmap"
+                                                          : "mem_section");
+    info->has_paging_levels = true;
+    info->paging_levels = scan.info.pgtable_l5_enabled ? 5 : 4;
+    info->has_free_pages = true;
+    info->free_pages = scan.stats.free_pages;
+    info->has_free_bytes = true;
+    info->free_bytes = scan.stats.free_pages * TARGET_PAGE_SIZE;
+    info->has_rejected_blocks = true;
+    info->rejected_blocks = scan.stats.rejected_blocks;
+    info->has_scan_time_us = true;
+    info->scan_time_us = scan.scan_ns / SCALE_US;
+    return info;
+}
+
+void hmp_info_memx_guest_free_pages(Monitor *mon, const QDict *qdict)
+{
+    g_autoptr(__org_qemu_memx_GuestFreePages) info =
+        qmp___org_qemu_memx_query_guest_free_pages(NULL);
+
+    monitor_printf(mon, "guest free pages: %s\n",
+                   info->available ? "available" : "unavailable");
+    if (info->reason) {
+        monitor_printf(mon, "reason: %s\n", info->reason);
+    }
+    if (info->kernel_release) {
+        monitor_printf(mon, "kernel release: %s\n", info->kernel_release);
+    }
+    if (info->available) {
+        monitor_printf(mon, "struct pages found through: %s, "
+                       "%u-level paging\n", info->vmemmap_source,
+                       info->paging_levels);
+        monitor_printf(mon, "free: %" PRIu64 " pages (%" PRIu64 " MiB)\n",
+                       info->free_pages, info->free_bytes >> 20);
+        monitor_printf(mon, "rejected free blocks: %" PRIu64 "\n",
+                       info->rejected_blocks);
+        monitor_printf(mon, "scan: %" PRIu64 " us over %" PRIu64
+                       " MiB of guest RAM\n", info->scan_time_us,
+                       info->ram_bytes >> 20);
+    }
+}
