@@ -26,6 +26,8 @@
  *   status               print counters
  *   buddyinfo            free blocks per order, summed over all zones of
  *                        /proc/buddyinfo (the oracle for introspection)
+ *   pcp                  pages on the per-CPU free lists (sum of the
+ *                        pagesets' "count" in /proc/zoneinfo) and MemFree
  *   sleep SECONDS        wait (useful on the kernel command line)
  *
  * Commands come from the command line (each argument "cmd:arg:arg") and
@@ -373,6 +375,34 @@ static void cmd_verify(void)
     pthread_mutex_unlock(&work_lock);
 }
 
+/* Free pages the host cannot see: those on the per-CPU lists. */
+static void cmd_pcp(void)
+{
+    unsigned long long pcp = 0, n, memfree_kib = 0;
+    char line[256];
+    FILE *f = fopen("/proc/zoneinfo", "r");
+
+    if (!f) {
+        printf("MEMX-ERR pcp cannot open /proc/zoneinfo\n");
+        return;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, " count: %llu", &n) == 1) {
+            pcp += n;
+        }
+    }
+    fclose(f);
+    f = fopen("/proc/meminfo", "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        sscanf(line, "MemFree: %llu kB", &memfree_kib);
+    }
+    if (f) {
+        fclose(f);
+    }
+    printf("MEMX-OK pcp pages=%llu memfree_pages=%llu\n", pcp, memfree_kib / 4);
+    fflush(stdout);
+}
+
 /* Sum /proc/buddyinfo's per-order counts over all nodes and zones. */
 static void cmd_buddyinfo(void)
 {
@@ -490,6 +520,9 @@ static bool run_command(char *line)
               dirty_pages_written);
     } else if (!strcmp(argv[0], "buddyinfo")) {
         cmd_buddyinfo();
+        return true;
+    } else if (!strcmp(argv[0], "pcp")) {
+        cmd_pcp();
         return true;
     } else if (!strcmp(argv[0], "sleep")) {
         sleep(a1);
