@@ -271,6 +271,9 @@ def migrate(args, log):
             wait_migration(dst, until=("completed", "failed"))
             dst.qmp.cmd("cont") if dst.status() != "running" else None
         wait_status(dst, ("running",))
+        if "page_poison=1" in append:
+            # Allocate most free pages: the allocator checks their poison.
+            dst.run("fill-random 512", timeout=600)
         ok, line = dst.verify()
         alarms = [a for a in GUEST_ALARMS if a in dst.console_text()]
         rec["verify"] = line
