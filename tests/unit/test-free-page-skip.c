@@ -162,6 +162,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/free-page-skip/poison-rule", test_poison_rule);
     g_test_add_func("/free-page-skip/beyond-free-map", test_beyond_free_map);
-    g_test_add_func("/free-page-skip/matches-reference", test_matches_reference);
+    g_test_add_func("/free-page-skip/matches-reference",
+                    test_matches_reference);
     return g_test_run();
 }

@@ -217,7 +217,8 @@ static void hook_end_check_refusal(QTestState *from, QTestState *to,
 
     for (int tries = 0; tries < 600; tries++) {
         qobject_unref(rsp);
-        rsp = qtest_qmp_assert_success_ref(to, "{ 'execute': 'query-migrate' }");
+        rsp = qtest_qmp_assert_success_ref(to,
+                                           "{ 'execute': 'query-migrate' }");
         status = qdict_get_try_str(rsp, "status");
         if (status && !strcmp(status, "failed")) {
             break;
@@ -255,8 +256,8 @@ static void test_pattern_refuses_mapped_ram(void)
                     "  'arguments': { 'capabilities': [ {"
                     "    'capability': 'mapped-ram', 'state': true } ] } }");
     g_assert(qdict_haskey(rsp, "error"));
-    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"),
-                            "mapped-ram"));
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                          "desc"), "mapped-ram"));
     qobject_unref(rsp);
     migrate_end(from, to, false);
 }
@@ -415,8 +416,8 @@ static char *hostile_note(uint64_t phys_base, const char *page_size)
                            "LENGTH(zone.free_area)=11\n"
                            "NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)=-268435456\n"
                            "NUMBER(SECTION_SIZE_BITS)=27\n",
-                           (uint64_t)(KERNEL_MAP + PGTABLE_GPA), (int64_t)phys_base,
-                           page_size);
+                           (uint64_t)(KERNEL_MAP + PGTABLE_GPA),
+                           (int64_t)phys_base, page_size);
 }
 
 /* Fill the page-table page at @gpa with one entry value repeated. */
@@ -632,8 +633,9 @@ int main(int argc, char **argv)
                            test_pattern_multifd);
         migration_test_add("/migration/memx/pattern-pages/file",
                            test_pattern_file);
-        migration_test_add("/migration/memx/pattern-pages/dst-without-capability",
-                           test_pattern_dst_without_capability);
+        migration_test_add(
+            "/migration/memx/pattern-pages/dst-without-capability",
+            test_pattern_dst_without_capability);
         migration_test_add("/migration/memx/pattern-pages/refuses-mapped-ram",
                            test_pattern_refuses_mapped_ram);
         migration_test_add("/migration/memx/pattern-pages/xbzrle-cache",
