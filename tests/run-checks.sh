@@ -13,7 +13,8 @@
 #          each libFuzzer target for FUZZ_SECONDS (default 15) from its
 #          seeds (build/sanitize)
 #   qtest  qemu-memx's own qtests (memx-migration-test: pattern pages,
-#          guest-free page skipping incl. hostile VMCOREINFO)
+#          guest-free page skipping incl. hostile VMCOREINFO) and the
+#          virtio-tmem qos tests (qos-test, virtio-tmem-pci subtree)
 #   e2e    live migration of real Linux guests (tests/e2e), checksums
 #          verified in the guest on the destination; fault cases; interop
 #          with Debian's stock QEMU 7.2 in both directions
@@ -102,10 +103,12 @@ suite_sanitize() {
         return; }
     run_meson_tests "$sb" asan
     rm -rf "$sb/corpus"
-    mkdir -p "$sb/corpus/fuzz-vmcoreinfo" "$sb/corpus/fuzz-guest-freepages"
+    mkdir -p "$sb/corpus/fuzz-vmcoreinfo" "$sb/corpus/fuzz-guest-freepages" \
+        "$sb/corpus/fuzz-tmem"
     cp "$here"/tests/unit/data/vmcoreinfo-*.txt "$sb/corpus/fuzz-vmcoreinfo/"
     python3 "$here/tests/fuzz/make-seeds.py" "$sb/corpus/fuzz-guest-freepages"
-    for f in fuzz-vmcoreinfo fuzz-guest-freepages; do
+    python3 "$here/tests/fuzz/make-seeds.py" "$sb/corpus/fuzz-tmem" tmem
+    for f in fuzz-vmcoreinfo fuzz-guest-freepages fuzz-tmem; do
         fuzz_one "$sb" "$f" "${FUZZ_SECONDS:-15}"
     done
 }
@@ -139,6 +142,13 @@ suite_qtest() {
             env QTEST_QEMU_BINARY="$bin" "$here/tests/tcg-only.sh" "$qb/tests/qtest/$t" --tap -k
         popd >/dev/null
     done
+    # virtio-tmem: the libqos driver's qos tests (every operation, quotas,
+    # eviction, hostile requests, migration of a persistent pool)
+    pushd "$build/qemu" >/dev/null
+    run_tap "qtest/qos-test virtio-tmem" "$logs/qos-virtio-tmem.log" \
+        env QTEST_QEMU_BINARY="$bin" "$here/tests/tcg-only.sh" "$qb/tests/qtest/qos-test" \
+        --tap -k -r /x86_64/pc/i440FX-pcihost/pci-bus-pc/pci-bus/virtio-tmem-pci
+    popd >/dev/null
 }
 
 suite_e2e() {

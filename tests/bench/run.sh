@@ -1,6 +1,8 @@
 #!/bin/bash
 # make bench: every benchmark of the project. Results land in build/bench/:
 #   classifier.json   page classifier vs upstream buffer_is_zero
+#   tmem-pool.json    virtio-tmem page pool: put/get/flush vs memcpy,
+#                     eviction cost, metadata bytes per page
 #   migration.{json,txt,svg}   real-guest migrations, every scenario x config
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -10,6 +12,10 @@ mkdir -p "$out"
 echo "== page classifier vs buffer_is_zero (4 KiB pages)"
 ninja -C "$here/build/qemu-build" tests/bench/memx-page-classify-bench >/dev/null
 "$here/build/qemu-build/tests/bench/memx-page-classify-bench" | tee "$out/classifier.json"
+
+echo "== tmem page pool vs memcpy (4 KiB pages)"
+ninja -C "$here/build/cores" tests/bench/tmem-pool-bench >/dev/null
+"$here/build/cores/tests/bench/tmem-pool-bench" | tee "$out/tmem-pool.json"
 
 echo "== migration benchmarks (real guests)"
 "$here/tests/guest/build.sh" "$here/build/guest"

@@ -1,8 +1,15 @@
 #!/usr/bin/env python3
-"""Write seed inputs for fuzz-guest-freepages into DIR: small synthetic
-guests (64-byte header + RAM) whose page tables map a struct page array
-with a few free buddy blocks, so the fuzzer starts from a guest the scan
-accepts and mutates from there.  Usage: make-seeds.py DIR"""
+"""Write seed inputs for a libFuzzer target into DIR.
+
+make-seeds.py DIR: for fuzz-guest-freepages, small synthetic guests
+(64-byte header + RAM) whose page tables map a struct page array with a
+few free buddy blocks, so the fuzzer starts from a guest the scan accepts
+and mutates from there.
+
+make-seeds.py DIR tmem: for fuzz-tmem, request sequences in its input
+format (see tests/fuzz/fuzz-tmem.c) that create pools of each kind, put,
+get and flush pages until the small store evicts, and mix in host
+actions, scattered buffers and raw headers."""
 import os
 import struct
 import sys
@@ -38,9 +45,81 @@ def guest(levels, buddy_word, top_byte):
     return bytes(hdr + ram)
 
 
+# fuzz-tmem input: a request is 7 bytes, cmd (bit 0: client, bits 1-3:
+# op 0 NEW_POOL 1 DESTROY_POOL 2 PUT 3 GET 4 FLUSH_PAGE 5 FLUSH_OBJECT,
+# 6 odd op, 7 raw header) then pool, object, index, flags, content (<64:
+# a pattern page, else random data) and shape (low 4 bits < 10: well
+# formed; 0x10: through iovecs).  A byte with bit 7 set is a host action
+# (bits 1-3) with one argument byte.
+NEW_POOL, DESTROY, PUT, GET, FLUSH_PAGE, FLUSH_OBJECT, ODD_OP, RAW = range(8)
+RESET, RESIZE, CLIENT_QUOTA, POOL_QUOTA, MIGRATE, REPLUG, CHECK = range(7)
+
+
+def req(op, client=0, pool=0, obj=1, idx=0, flags=0, content=0x80, shape=0):
+    return bytes([op << 1 | client, pool, obj, idx, flags, content, shape])
+
+
+def host(action, client=0, arg=0):
+    return bytes([0x80 | action << 1 | client, arg])
+
+
+def raw_put(pool, obj, idx):
+    hdr = struct.pack("<II3QII16s", 3, pool, obj, 0, 0, idx, 0, bytes(16))
+    return req(RAW, content=0x90) + hdr
+
+
+def tmem_seeds():
+    s = {}
+    s["persistent"] = (req(NEW_POOL, flags=1) + req(PUT, idx=2) +
+                       req(GET, idx=2) + req(PUT, idx=3, content=5) +
+                       req(FLUSH_PAGE, idx=2) + req(GET, idx=2) +
+                       req(GET, idx=3) + req(FLUSH_OBJECT) +
+                       req(GET, idx=3) + req(DESTROY))
+    s["ephemeral-evict"] = (req(NEW_POOL) + req(NEW_POOL, client=1) +
+                            b"".join(req(PUT, obj=i % 5, idx=i,
+                                         content=0x40 + i)
+                                     for i in range(30)) +
+                            b"".join(req(GET, obj=i % 5, idx=i)
+                                     for i in range(30)))
+    s["shared"] = (req(NEW_POOL, flags=2 | 1 << 2) +
+                   req(NEW_POOL, client=1, flags=2 | 1 << 2) +
+                   req(NEW_POOL, flags=2 | 1 << 2) +
+                   req(PUT, obj=2, idx=1) + req(GET, pool=1, obj=2, idx=1) +
+                   req(GET, obj=2, idx=1) + req(DESTROY) +
+                   req(GET, pool=1, obj=2, idx=1))
+    s["host"] = (req(NEW_POOL, flags=1) + req(NEW_POOL) +
+                 req(NEW_POOL, client=1, flags=1) +
+                 b"".join(req(PUT, pool=i % 2, obj=3, idx=i, content=i * 9)
+                          for i in range(20)) +
+                 req(PUT, client=1, idx=4) +
+                 host(MIGRATE) + host(RESIZE, arg=10) +
+                 host(CLIENT_QUOTA, client=1, arg=1) +
+                 host(POOL_QUOTA, arg=3) + host(CHECK) +
+                 host(RESET, client=1) + host(REPLUG) + host(RESIZE, arg=39))
+    s["iov"] = (req(NEW_POOL, flags=1, shape=0x10) +
+                req(PUT, obj=0x11, idx=0x40, shape=0x10) +
+                req(GET, obj=0x11, idx=0x40, shape=0x10) +
+                req(GET, obj=0x11, idx=0x41, shape=0x10) +
+                req(PUT, obj=1, idx=2, shape=0x1b) +
+                req(GET, obj=1, idx=2, shape=0x1a))
+    s["hostile"] = (req(NEW_POOL, flags=1) +
+                    req(PUT, shape=10) + req(PUT, shape=11) +
+                    req(PUT, shape=12) + req(GET, shape=13) +
+                    req(GET, shape=14) + req(PUT, shape=15) +
+                    req(ODD_OP, flags=7) + req(PUT, pool=0xff) +
+                    b"".join(req(NEW_POOL, flags=i & 3) for i in range(10)) +
+                    raw_put(0, 1, 5) + req(GET, idx=5))
+    return s
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
+    if sys.argv[2:] == ["tmem"]:
+        for name, data in tmem_seeds().items():
+            with open(os.path.join(out, f"seed-{name}"), "wb") as f:
+                f.write(data)
+        return
     for levels in (4, 5):
         for word, top in ((0xf0000000, True), (0xffffff7f, False)):
             with open(os.path.join(out, f"seed-l{levels}-{word:08x}"), "wb") as f:

@@ -307,6 +307,8 @@ static void memx_tmem_store_complete(UserCreatable *uc, Error **errp)
         .size = s->size,
         .allow_shared = s->allow_shared,
         .max_pools_per_client = s->max_pools_per_client,
+        /* every request and command runs under the BQL */
+        .single_threaded = true,
     };
     const char *why = NULL;
 
