@@ -19,7 +19,7 @@ QEMU_TEST_TARGETS := tests/qtest/migration-test tests/qtest/qos-test \
                      tests/qtest/memx-migration-test
 
 .PHONY: all build configure cores qemu firmware-links check check-unit \
-        check-peer check-e2e fuzz guest demo bench export-patches install clean distclean help
+        check-peer check-e2e fuzz guest demo demo-tmem bench export-patches install clean distclean help
 
 all: build
 
@@ -68,6 +68,14 @@ guest:
 
 demo: build guest
 	@tests/tcg-only.sh /usr/bin/python3 tests/e2e/demo.py
+
+# virtio-tmem at work, driven by the libqos (qtest) driver: no Linux guest
+# driver exists yet. Prints the store's statistics as they move.
+demo-tmem: build
+	@cd $(BUILD)/qemu && QTEST_QEMU_BINARY=$(QB)/qemu-system-x86_64 \
+	  $(CURDIR)/tests/tcg-only.sh $(QB)/tests/qtest/qos-test --tap -p \
+	  /x86_64/pc/i440FX-pcihost/pci-bus-pc/pci-bus/virtio-tmem-pci/virtio-tmem/virtio-tmem-tests/demo \
+	  2>/dev/null | sed -n 's/^# \{0,1\}//p; /^ok/p; /^not ok/p' | grep -v '^Start of\|^End of\|^random seed'
 
 bench: build guest
 	@tests/bench/run.sh

@@ -22,6 +22,7 @@
 #include "libqos/qgraph.h"
 #include "libqos/virtio-tmem.h"
 #include "libqos/virtio-pci.h"
+#include "libqos/pci-pc.h"
 
 #define PAGE QVIRTIO_TMEM_PAGE
 /* What a page with data costs against limits: page plus metadata */
@@ -500,6 +501,92 @@ static void test_migration(void *obj, void *data, QGuestAllocator *alloc)
     rmdir(dir);
 }
 
+/* Hotplug a second device on the same store, then unplug it. */
+static void test_hotplug(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioTmem *t = obj;
+    QDict *store, *p;
+
+    qtest_qmp_device_add(t->qts, "virtio-tmem-pci", "tmem1",
+                         "{'addr': '06', 'store': 'tm0'}");
+    store = query_store(t, 0, &p);
+    g_assert_cmpint(qdict_get_int(store, "devices"), ==, 2);
+    qobject_unref(store);
+    qpci_unplug_acpi_device_test(t->qts, "tmem1", 6);
+    store = query_store(t, 0, &p);
+    g_assert_cmpint(qdict_get_int(store, "devices"), ==, 1);
+    qobject_unref(store);
+    qos_invalidate_command_line();
+}
+
+static void print_stats(QVirtioTmem *t, const char *phase)
+{
+    QDict *store, *p;
+
+    store = query_store(t, 0, &p);
+    g_test_message("%-40s store: %4" PRId64 " pages %8" PRId64 " bytes | "
+                   "puts %4" PRId64 " gets %4" PRId64 " hits %4" PRId64
+                   " misses %4" PRId64 " evictions %4" PRId64 " flushes %4"
+                   PRId64, phase, qdict_get_int(store, "pages"),
+                   qdict_get_int(store, "bytes"), qdict_get_int(store, "puts"),
+                   qdict_get_int(store, "gets"), qdict_get_int(store, "hits"),
+                   qdict_get_int(store, "misses"),
+                   qdict_get_int(store, "evictions"),
+                   qdict_get_int(store, "flushes"));
+    qobject_unref(store);
+}
+
+/*
+ * make demo-tmem: the libqos driver plays a guest's cleancache and
+ * frontswap, and the statistics move (also a test: the counts are
+ * checked).
+ */
+static void test_demo(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioTmem *t = obj;
+    uint8_t page[PAGE], back[PAGE];
+    uint32_t cache = new_pool(t, 0);
+    uint32_t swap = new_pool(t, QVIRTIO_TMEM_POOL_PERSISTENT);
+    uint32_t hits = 0, stored = 0;
+    QDict *store, *p;
+
+    print_stats(t, "two pools created");
+    for (uint32_t i = 0; i < 200; i++) {
+        fill(page, i);
+        put(t, cache, i / 16, i % 16, page);
+    }
+    print_stats(t, "200 clean pages put (quota 126)");
+    for (uint32_t i = 0; i < 200; i += 2) {
+        hits += get(t, cache, i / 16, i % 16, back) == QVIRTIO_TMEM_S_OK;
+    }
+    g_test_message("re-read 100 of them: %u hits (older ones were evicted)",
+                   hits);
+    print_stats(t, "after the re-reads");
+    for (uint32_t i = 0; i < 64; i++) {
+        memset(page, i % 4 ? 0 : 0xaa, PAGE);
+        if (i % 3) {
+            fill(page, 1000 + i);
+        }
+        stored += put(t, swap, 7, i, page) == QVIRTIO_TMEM_S_OK;
+    }
+    g_test_message("64 pages swapped out to the persistent pool: %u stored",
+                   stored);
+    print_stats(t, "after swap-out");
+    g_assert_cmpint(simple(t, QVIRTIO_TMEM_OP_FLUSH_OBJECT, swap, 7, 0), ==,
+                    QVIRTIO_TMEM_S_OK);
+    print_stats(t, "persistent object flushed");
+    store = query_store(t, cache, &p);
+    g_assert_cmpint(qdict_get_int(p, "hits"), ==, hits);
+    g_assert_cmpint(qdict_get_int(p, "evictions"), >, 0);
+    qobject_unref(store);
+    {
+        g_autofree char *hmp = qtest_hmp(t->qts, "info memx-tmem");
+
+        g_test_message("HMP info memx-tmem:\n%s", hmp);
+        g_assert_nonnull(strstr(hmp, "store tm0"));
+    }
+}
+
 static void register_virtio_tmem_test(void)
 {
     qos_add_test("put-get", "virtio-tmem", test_put_get, NULL);
@@ -519,6 +606,8 @@ static void register_virtio_tmem_test(void)
     qos_add_test("outside-ram-straddling", "virtio-tmem",
                  test_outside_ram_straddling, NULL);
     qos_add_test("migration", "virtio-tmem", test_migration, NULL);
+    qos_add_test("hotplug", "virtio-tmem", test_hotplug, NULL);
+    qos_add_test("demo", "virtio-tmem", test_demo, NULL);
 }
 
 libqos_init(register_virtio_tmem_test);

@@ -111,6 +111,8 @@ uint32_t qvirtio_tmem_chain(QVirtioTmem *t, const QVirtioTmemDesc *desc,
     uint32_t head = 0, len = 0;
 
     g_assert(n > 0 && n <= G_N_ELEMENTS(gpa));
+    /* one request at a time: reuse the descriptor table from the start */
+    qvirtqueue_reset_pool(t->vq);
     for (unsigned i = 0; i < n; i++) {
         gpa[i] = desc[i].gpa;
         if (!gpa[i]) {
