@@ -582,7 +582,8 @@ static void test_demo(void *obj, void *data, QGuestAllocator *alloc)
     {
         g_autofree char *hmp = qtest_hmp(t->qts, "info memx-tmem");
 
-        g_test_message("HMP info memx-tmem:\n%s", hmp);
+        g_test_message("HMP info memx-tmem:");
+        g_test_message("%s", hmp);
         g_assert_nonnull(strstr(hmp, "store tm0"));
     }
 }
