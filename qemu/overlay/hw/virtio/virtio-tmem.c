@@ -307,6 +307,7 @@ static void memx_tmem_store_complete(UserCreatable *uc, Error **errp)
         .size = s->size,
         .allow_shared = s->allow_shared,
         .max_pools_per_client = s->max_pools_per_client,
+        .pool_quota = s->pool_quota,
         /* every request and command runs under the BQL */
         .single_threaded = true,
     };
@@ -351,6 +352,29 @@ static void memx_tmem_store_set_size(Object *obj, Visitor *v,
         tmem_store_set_limit(s->core, size);
     }
     s->size = size;
+}
+
+static void memx_tmem_store_get_pool_quota(Object *obj, Visitor *v,
+                                           const char *name, void *opaque,
+                                           Error **errp)
+{
+    visit_type_size(v, name, &MEMX_TMEM_STORE(obj)->pool_quota, errp);
+}
+
+static void memx_tmem_store_set_pool_quota(Object *obj, Visitor *v,
+                                           const char *name, void *opaque,
+                                           Error **errp)
+{
+    MemxTmemStore *s = MEMX_TMEM_STORE(obj);
+    uint64_t quota;
+
+    if (!visit_type_size(v, name, &quota, errp)) {
+        return;
+    }
+    if (s->core) {
+        tmem_store_set_pool_quota(s->core, quota);
+    }
+    s->pool_quota = quota;
 }
 
 static bool memx_tmem_store_get_allow_shared(Object *obj, Error **errp)
@@ -411,6 +435,11 @@ static void memx_tmem_store_class_init(ObjectClass *oc, void *data)
                               memx_tmem_store_set_size, NULL, NULL);
     object_class_property_set_description(oc, "size",
         "byte limit of the store; ephemeral pages are evicted to keep it");
+    object_class_property_add(oc, "pool-quota", "size",
+                              memx_tmem_store_get_pool_quota,
+                              memx_tmem_store_set_pool_quota, NULL, NULL);
+    object_class_property_set_description(oc, "pool-quota",
+        "bytes each pool may hold (0: no limit but the store's)");
     object_class_property_add_bool(oc, "allow-shared",
                                    memx_tmem_store_get_allow_shared,
                                    memx_tmem_store_set_allow_shared);

@@ -588,6 +588,33 @@ static void test_demo(void *obj, void *data, QGuestAllocator *alloc)
     }
 }
 
+/* The per-pool quota (a store property, settable at run time) holds. */
+static void test_pool_quota(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioTmem *t = obj;
+    uint8_t page[PAGE];
+    uint32_t eph = new_pool(t, 0);
+    uint32_t pers = new_pool(t, QVIRTIO_TMEM_POOL_PERSISTENT);
+    uint32_t stored = 0;
+    QDict *store, *p;
+
+    qtest_qmp_assert_success(t->qts, "{'execute': 'qom-set', 'arguments':"
+                             " {'path': '/objects/tm0',"
+                             "  'property': 'pool-quota', 'value': 65536}}");
+    for (uint32_t i = 0; i < 40; i++) {
+        fill(page, i);
+        g_assert_cmpint(put(t, eph, 1, i, page), ==, QVIRTIO_TMEM_S_OK);
+        stored += put(t, pers, 1, i, page) == QVIRTIO_TMEM_S_OK;
+    }
+    g_assert_cmpint(stored, ==, 65536 / DATA_PAGE_COST);
+    store = query_store(t, eph, &p);
+    g_assert_cmpint(qdict_get_int(p, "bytes"), <=, 65536);
+    g_assert_cmpint(qdict_get_int(p, "evictions"), ==,
+                    40 - 65536 / DATA_PAGE_COST);
+    qobject_unref(store);
+    qos_invalidate_command_line();
+}
+
 static void register_virtio_tmem_test(void)
 {
     qos_add_test("put-get", "virtio-tmem", test_put_get, NULL);
@@ -598,6 +625,7 @@ static void register_virtio_tmem_test(void)
     qos_add_test("persistent-refuses", "virtio-tmem",
                  test_persistent_refuses, NULL);
     qos_add_test("resize", "virtio-tmem", test_resize, NULL);
+    qos_add_test("pool-quota", "virtio-tmem", test_pool_quota, NULL);
     qos_add_test("pattern-page", "virtio-tmem", test_pattern_page, NULL);
     qos_add_test("destroy-frees", "virtio-tmem", test_destroy_frees, NULL);
     qos_add_test("hostile-requests", "virtio-tmem", test_hostile_requests,

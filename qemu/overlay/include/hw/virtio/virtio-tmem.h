@@ -25,6 +25,7 @@ struct MemxTmemStore {
     Object parent_obj;
 
     uint64_t size;
+    uint64_t pool_quota;    /* bytes per pool, 0: none */
     bool allow_shared;
     uint32_t max_pools_per_client;
 
