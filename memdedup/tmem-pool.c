@@ -665,56 +665,50 @@ static inline bool pool_is_eph(const TmemPool *p)
     return !(p->flags & TMEM_POOL_PERSISTENT);
 }
 
-static void stats_add(TmemStats *st, bool pattern, uint64_t cost)
+/* Count one page in (@sign 1) or out (@sign -1) of @st. */
+static void stats_update(TmemStats *st, bool pattern, uint64_t cost, int sign)
 {
-    st->pages++;
-    st->bytes += cost;
-    st->pattern_pages += pattern;
+    st->pages += sign;
+    st->bytes += sign * cost;           /* modulo 2^64: subtracts for -1 */
+    st->pattern_pages += sign * pattern;
 }
 
-static void stats_sub(TmemStats *st, bool pattern, uint64_t cost)
+static void stats_add(TmemStats *st, bool pattern, uint64_t cost)
 {
-    st->pages--;
-    st->bytes -= cost;
-    st->pattern_pages -= pattern;
+    stats_update(st, pattern, cost, 1);
+}
+
+/*
+ * Charge (@sign 1) or release (@sign -1) one stored page against its
+ * pool, the store and the owning client.
+ */
+static void account(TmemPool *p, bool pattern, int sign)
+{
+    TmemStore *s = p->store;
+    uint64_t cost = pattern ? TMEM_META_COST : TMEM_DATA_PAGE_COST;
+
+    stats_update(&p->st, pattern, cost, sign);
+    stats_update(&s->st, pattern, cost, sign);
+    if (p->owner) {
+        stats_update(&p->owner->st, pattern, cost, sign);
+    }
+    if (pool_is_eph(p)) {
+        s->eph_bytes += sign * cost;
+        s->eph_pages += sign;
+        if (p->owner) {
+            p->owner->eph_bytes += sign * cost;
+        }
+    }
 }
 
 static void charge(TmemPool *p, bool pattern)
 {
-    TmemStore *s = p->store;
-    uint64_t cost = pattern ? TMEM_META_COST : TMEM_DATA_PAGE_COST;
-
-    stats_add(&p->st, pattern, cost);
-    stats_add(&s->st, pattern, cost);
-    if (p->owner) {
-        stats_add(&p->owner->st, pattern, cost);
-    }
-    if (pool_is_eph(p)) {
-        s->eph_bytes += cost;
-        s->eph_pages++;
-        if (p->owner) {
-            p->owner->eph_bytes += cost;
-        }
-    }
+    account(p, pattern, 1);
 }
 
 static void uncharge(TmemPool *p, bool pattern)
 {
-    TmemStore *s = p->store;
-    uint64_t cost = pattern ? TMEM_META_COST : TMEM_DATA_PAGE_COST;
-
-    stats_sub(&p->st, pattern, cost);
-    stats_sub(&s->st, pattern, cost);
-    if (p->owner) {
-        stats_sub(&p->owner->st, pattern, cost);
-    }
-    if (pool_is_eph(p)) {
-        s->eph_bytes -= cost;
-        s->eph_pages--;
-        if (p->owner) {
-            p->owner->eph_bytes -= cost;
-        }
-    }
+    account(p, pattern, -1);
 }
 
 /* ---- lists ---- */
