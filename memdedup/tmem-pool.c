@@ -744,16 +744,34 @@ static void lru_unlink(TmemPool *p, uint32_t idx)
 }
 
 /*
+ * Take entry @idx off the LRU list, give back its data page and its
+ * charge, and free it in the slab.  The caller unlinks it from its object
+ * list before and from the tables after.
+ */
+static void entry_release(TmemPool *p, uint32_t idx)
+{
+    TmemEntry *e = entry_at(p, idx);
+    bool pattern = entry_is_pattern(e);
+
+    if (pool_is_eph(p)) {
+        lru_unlink(p, idx);
+    }
+    if (!pattern) {
+        page_release(p->store, entry_data(e));
+    }
+    uncharge(p, pattern);
+    entry_free(p, idx);
+}
+
+/*
  * Remove the entry in slot @ppos of @p's pages table from every structure
  * and free it.  The order keeps table_rebuild's rule: lists first, then
  * the slab, then the tables.
  */
 static void entry_remove_at(TmemPool *p, uint32_t ppos, uint64_t hobj)
 {
-    TmemStore *s = p->store;
     uint32_t idx = p->pages.slot[ppos] & IDX_MASK;
     TmemEntry *e = entry_at(p, idx);
-    bool pattern = entry_is_pattern(e);
     uint32_t prev = obj_prev(e), next = e->obj_next;
     uint32_t opos = NO_SLOT;
     TmemOid oid;
@@ -776,14 +794,7 @@ static void entry_remove_at(TmemPool *p, uint32_t ppos, uint64_t hobj)
             set_obj_prev(entry_at(p, next), prev);
         }
     }
-    if (pool_is_eph(p)) {
-        lru_unlink(p, idx);
-    }
-    if (!pattern) {
-        page_release(s, entry_data(e));
-    }
-    uncharge(p, pattern);
-    entry_free(p, idx);
+    entry_release(p, idx);
     /* positions in one table do not move when the other changes */
     table_remove_at(p, false, ppos, true);
     if (opos != NO_SLOT) {
@@ -1572,20 +1583,12 @@ TmemStatus tmem_flush_object(TmemClient *c, uint32_t pool_id,
             while (idx != NIL) {
                 TmemEntry *e = entry_at(p, idx);
                 uint32_t next = e->obj_next;
-                bool pattern = entry_is_pattern(e);
                 uint32_t pos = table_find(p, &p->pages,
                                           hash_page(hobj, e->index), oid,
                                           e->index, false);
 
                 g_assert(pos != NO_SLOT);
-                if (pool_is_eph(p)) {
-                    lru_unlink(p, idx);
-                }
-                if (!pattern) {
-                    page_release(s, entry_data(e));
-                }
-                uncharge(p, pattern);
-                entry_free(p, idx);
+                entry_release(p, idx);
                 table_remove_at(p, false, pos, false);
                 n++;
                 idx = next;
