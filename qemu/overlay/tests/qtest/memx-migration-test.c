@@ -501,6 +501,11 @@ static void *hook_start_hostile_vmcoreinfo(QTestState *from, QTestState *to)
     g_autofree char *bad_layout = hostile_note(0, "72");
     QDict *ret;
 
+    /*
+     * The firmware talks to fw_cfg while it boots: start only once the
+     * boot block runs, so our selects and DMA do not interleave with it.
+     */
+    wait_for_serial("src_serial");
     assert_refused(from, "has not provided VMCOREINFO");
 
     /* Bad addresses and absurd sizes of the note itself */
