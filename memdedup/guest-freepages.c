@@ -25,6 +25,8 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
+#include <glib.h>
+
 #include "memdedup/guest-freepages.h"
 
 #define GUEST_PAGE_SHIFT 12
@@ -34,10 +36,14 @@ static bool read_section_mem_map(const GuestKernelView *view, uint64_t nr,
                                  uint64_t *smm)
 {
     const VmcoreInfo *in = &view->info;
-    uint64_t per_root = 4096 / in->mem_section_size;
-    uint64_t root_index = nr / per_root;
-    uint64_t root_ptr, root_gpa, entry_gpa;
+    uint64_t per_root, root_index, root_ptr, root_gpa, entry_gpa;
 
+    /* The parser bounds the entry size; never divide by a zero count. */
+    if (in->mem_section_size == 0 || in->mem_section_size > 4096) {
+        return false;
+    }
+    per_root = 4096 / in->mem_section_size;
+    root_index = nr / per_root;
     if (root_index >= in->mem_section_length) {
         return false;
     }
@@ -112,11 +118,20 @@ bool guest_kernel_view_init(GuestKernelView *view, const VmcoreInfo *info,
         *why = "init_top_pgt is not in guest RAM";
         return false;
     }
-    if (info->page_struct_size & (info->page_struct_size - 1)) {
+    if (info->page_struct_size == 0 || info->page_struct_size > 4096 ||
+        (info->page_struct_size & (info->page_struct_size - 1))) {
         *why = "SIZE(page) is not a power of two (unsupported)";
         return false;
     }
     if (info->has_vmemmap) {
+        /*
+         * The scan steps through whole struct pages and assumes none
+         * straddles a page-table leaf: that needs vmemmap aligned.
+         */
+        if (info->vmemmap % info->page_struct_size) {
+            *why = "SYMBOL(vmemmap) is not aligned to SIZE(page)";
+            return false;
+        }
         view->vmemmap = info->vmemmap;
         /* Cross-check with mem_section when it is there too. */
         if (info->mem_section_size &&
@@ -142,6 +157,48 @@ static inline void mark_pages(uint64_t *bitmap, uint64_t pfn, uint64_t n)
     }
 }
 
+/*
+ * Scan the struct pages of [@pfn, @end_pfn) that one mapped leaf holds,
+ * starting at @chunk (@chunk_pfns of them).  Returns how many pfns the
+ * walk moved past: at least one, and more than @chunk_pfns when the last
+ * free block runs beyond the leaf.
+ */
+static uint64_t scan_chunk(const VmcoreInfo *in, const unsigned char *chunk,
+                           uint64_t chunk_pfns, uint64_t pfn,
+                           uint64_t end_pfn, uint64_t *bitmap,
+                           GuestFreePageStats *stats)
+{
+    const uint64_t psize = in->page_struct_size;
+    uint64_t i = 0;
+
+    while (i < chunk_pfns) {
+        const unsigned char *page = chunk + i * psize;
+        uint32_t word;
+        uint64_t order, n;
+
+        memcpy(&word, page + in->page_mapcount_off, sizeof(word));
+        stats->pages_scanned++;
+        if (!vmcoreinfo_is_buddy(in, word)) {
+            i++;
+            continue;
+        }
+        memcpy(&order, page + in->page_private_off, sizeof(order));
+        n = 1ULL << (order <= in->max_order ? order : 0);
+        if (order > in->max_order || ((pfn + i) & (n - 1)) ||
+            pfn + i + n > end_pfn) {
+            stats->rejected_blocks++;
+            i++;
+            continue;
+        }
+        mark_pages(bitmap, pfn + i, n);
+        stats->blocks_by_order[order]++;
+        stats->free_blocks++;
+        stats->free_pages += n;
+        i += n;
+    }
+    return i;
+}
+
 bool guest_free_pages_scan(const GuestKernelView *view,
                            const GuestRamRange *ranges, size_t nranges,
                            uint64_t *bitmap, uint64_t nr_pfns,
@@ -149,6 +206,7 @@ bool guest_free_pages_scan(const GuestKernelView *view,
 {
     const VmcoreInfo *in = &view->info;
     const uint64_t psize = in->page_struct_size;
+    bool any_mapped = false;
 
     *why = NULL;
     for (size_t r = 0; r < nranges; r++) {
@@ -161,53 +219,50 @@ bool guest_free_pages_scan(const GuestKernelView *view,
         }
         while (pfn < end_pfn) {
             uint64_t vaddr = view->vmemmap + pfn * psize;
-            uint64_t gpa, leaf, chunk_pfns, i;
+            uint64_t gpa = 0, span = 0, step;
             const unsigned char *chunk;
 
-            if (!guest_pgtable_translate(&view->pt, vaddr, &gpa, &leaf)) {
-                *why = "struct page array is not mapped by the guest page tables";
+            switch (guest_pgtable_lookup(&view->pt, vaddr, &gpa, &span)) {
+            case GUEST_PT_HOLE:
+                /*
+                 * No struct pages here: memory the guest has not onlined
+                 * (mem=, an unplugged DIMM or virtio-mem block).  Nothing
+                 * in it is free to the guest; go on after the hole.
+                 */
+                step = (span - (vaddr & (span - 1))) / psize;
+                step = MIN(step, end_pfn - pfn);
+                stats->unmapped_pfns += step;
+                break;
+            case GUEST_PT_MAPPED:
+                /* struct pages of this leaf, up to the end of the range */
+                step = (span - (vaddr & (span - 1))) / psize;
+                step = MIN(step, end_pfn - pfn);
+                chunk = step ? view->pt.mem->map(view->pt.mem->opaque, gpa,
+                                                 step * psize) : NULL;
+                if (!chunk) {
+                    *why = "struct page array lies outside guest RAM";
+                    return false;
+                }
+                any_mapped = true;
+                step = scan_chunk(in, chunk, step, pfn, end_pfn, bitmap,
+                                  stats);
+                break;
+            default:
+                *why = "the guest page tables that map struct pages are "
+                       "inconsistent";
                 return false;
             }
-            /* struct pages of this leaf, up to the end of the range */
-            chunk_pfns = (leaf - (vaddr & (leaf - 1))) / psize;
-            if (chunk_pfns > end_pfn - pfn) {
-                chunk_pfns = end_pfn - pfn;
-            }
-            chunk = view->pt.mem->map(view->pt.mem->opaque, gpa,
-                                      chunk_pfns * psize);
-            if (!chunk) {
-                *why = "struct page array lies outside guest RAM";
+            if (step == 0) {
+                /* Cannot happen with an aligned vmemmap; never spin. */
+                *why = "the struct page walk made no progress";
                 return false;
             }
-            i = 0;
-            while (i < chunk_pfns) {
-                const unsigned char *page = chunk + i * psize;
-                uint32_t word;
-                uint64_t order, n;
-
-                memcpy(&word, page + in->page_mapcount_off, sizeof(word));
-                stats->pages_scanned++;
-                if (!vmcoreinfo_is_buddy(in, word)) {
-                    i++;
-                    continue;
-                }
-                memcpy(&order, page + in->page_private_off, sizeof(order));
-                n = 1ULL << (order <= in->max_order ? order : 0);
-                if (order > in->max_order || ((pfn + i) & (n - 1)) ||
-                    pfn + i + n > end_pfn) {
-                    stats->rejected_blocks++;
-                    i++;
-                    continue;
-                }
-                mark_pages(bitmap, pfn + i, n);
-                stats->blocks_by_order[order]++;
-                stats->free_blocks++;
-                stats->free_pages += n;
-                i += n;
-            }
-            /* i passes chunk_pfns when a block runs past the chunk */
-            pfn += i;
+            pfn += step;
         }
+    }
+    if (!any_mapped) {
+        *why = "struct page array is not mapped by the guest page tables";
+        return false;
     }
     return true;
 }

@@ -19,6 +19,7 @@ typedef struct GuestFreePageStats {
     uint64_t free_pages;      /* pages marked free */
     uint64_t free_blocks;     /* buddy blocks found */
     uint64_t rejected_blocks; /* buddy heads that failed validation */
+    uint64_t unmapped_pfns;   /* RAM frames with no struct page mapped */
     uint64_t blocks_by_order[21];
 } GuestFreePageStats;
 
@@ -49,9 +50,12 @@ bool guest_kernel_view_init(GuestKernelView *view, const VmcoreInfo *info,
  * A buddy head is accepted only if its order is at most the kernel's
  * largest, its pfn is aligned to the block size and the whole block lies
  * in one RAM range; otherwise it is counted as rejected and left unmarked
- * (skipping less is always safe).  The scan itself fails, and the caller
- * must then skip nothing, when struct pages cannot be reached in guest
- * RAM.
+ * (skipping less is always safe).  RAM frames whose struct pages the
+ * guest's page tables leave unmapped (memory the guest has not onlined)
+ * are counted in unmapped_pfns and are never free.  The scan itself
+ * fails, and the caller must then skip nothing, when the page tables are
+ * inconsistent, a mapped struct page lies outside guest RAM, or no
+ * struct page of @ranges is mapped at all.
  */
 bool guest_free_pages_scan(const GuestKernelView *view,
                            const GuestRamRange *ranges, size_t nranges,

@@ -17,44 +17,61 @@
 #define PTE_PAGE_SIZE (1ULL << 7)
 #define PTE_ADDR_MASK 0x000ffffffffff000ULL
 
-bool guest_pgtable_translate(const GuestPgtable *pt, uint64_t vaddr,
-                             uint64_t *gpa, uint64_t *leaf_size)
+GuestPgtableResult guest_pgtable_lookup(const GuestPgtable *pt,
+                                        uint64_t vaddr, uint64_t *gpa,
+                                        uint64_t *size)
 {
     int top_shift = pt->levels == 5 ? 48 : 39;
     uint64_t table = pt->root_gpa & PTE_ADDR_MASK;
     int64_t sext;
 
     if (pt->levels != 4 && pt->levels != 5) {
-        return false;
+        return GUEST_PT_INVALID;
     }
     /* Canonical: bits above the top index replicate its highest bit. */
-    sext = (int64_t)(vaddr << (63 - (top_shift + 8))) >> (63 - (top_shift + 8));
+    sext = (int64_t)(vaddr << (55 - top_shift)) >> (55 - top_shift);
     if ((uint64_t)sext != vaddr) {
-        return false;
+        return GUEST_PT_INVALID;
     }
 
     for (int shift = top_shift; shift >= 12; shift -= 9) {
         uint64_t index = (vaddr >> shift) & 511;
         uint64_t entry;
 
-        if (!guest_read_u64(pt->mem, table + index * 8, &entry) ||
-            !(entry & PTE_PRESENT)) {
-            return false;
+        if (!guest_read_u64(pt->mem, table + index * 8, &entry)) {
+            return GUEST_PT_INVALID;
         }
-        if (shift == 12 || ((shift == 21 || shift == 30) && (entry & PTE_PAGE_SIZE))) {
-            uint64_t size = 1ULL << shift;
-            uint64_t base = entry & PTE_ADDR_MASK & ~(size - 1);
+        if (!(entry & PTE_PRESENT)) {
+            *size = 1ULL << shift;
+            return GUEST_PT_HOLE;
+        }
+        if (shift == 12 ||
+            ((shift == 21 || shift == 30) && (entry & PTE_PAGE_SIZE))) {
+            uint64_t leaf = 1ULL << shift;
+            uint64_t base = entry & PTE_ADDR_MASK & ~(leaf - 1);
 
-            *gpa = base | (vaddr & (size - 1));
-            if (leaf_size) {
-                *leaf_size = size;
-            }
-            return true;
+            *gpa = base | (vaddr & (leaf - 1));
+            *size = leaf;
+            return GUEST_PT_MAPPED;
         }
         if (entry & PTE_PAGE_SIZE) {
-            return false;  /* PS set at a level that cannot map a page */
+            return GUEST_PT_INVALID;  /* PS where no page can be mapped */
         }
         table = entry & PTE_ADDR_MASK;
     }
-    return false;
+    return GUEST_PT_INVALID;
+}
+
+bool guest_pgtable_translate(const GuestPgtable *pt, uint64_t vaddr,
+                             uint64_t *gpa, uint64_t *leaf_size)
+{
+    uint64_t size;
+
+    if (guest_pgtable_lookup(pt, vaddr, gpa, &size) != GUEST_PT_MAPPED) {
+        return false;
+    }
+    if (leaf_size) {
+        *leaf_size = size;
+    }
+    return true;
 }

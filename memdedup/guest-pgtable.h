@@ -19,11 +19,27 @@ typedef struct GuestPgtable {
     int levels;         /* 4 or 5 */
 } GuestPgtable;
 
+typedef enum GuestPgtableResult {
+    GUEST_PT_MAPPED,    /* *gpa and *size describe the leaf mapping */
+    GUEST_PT_HOLE,      /* not present; *size is the unmapped stretch */
+    GUEST_PT_INVALID,   /* not canonical, a table outside RAM, bad PS */
+} GuestPgtableResult;
+
 /*
- * Translate @vaddr.  On success returns true, *@gpa is the physical
- * address and *@leaf_size (if not NULL) the size of the mapping that
- * holds it (4 KiB, 2 MiB or 1 GiB).  Returns false if the address is not
- * canonical, not mapped, or any table lies outside guest RAM.
+ * Look @vaddr up.  GUEST_PT_MAPPED: *@gpa is the physical address and
+ * *@size the size of the leaf that holds it (4 KiB, 2 MiB or 1 GiB).
+ * GUEST_PT_HOLE: an entry on the way is not present; *@size is the size
+ * of the naturally aligned stretch that entry would map, so the caller
+ * can step over the whole hole.  GUEST_PT_INVALID: nothing can be said.
+ */
+GuestPgtableResult guest_pgtable_lookup(const GuestPgtable *pt,
+                                        uint64_t vaddr, uint64_t *gpa,
+                                        uint64_t *size);
+
+/*
+ * Translate @vaddr: true with *@gpa and *@leaf_size (if not NULL) when it
+ * is mapped, false when it is not canonical, not mapped, or any table
+ * lies outside guest RAM.
  */
 bool guest_pgtable_translate(const GuestPgtable *pt, uint64_t vaddr,
                              uint64_t *gpa, uint64_t *leaf_size);

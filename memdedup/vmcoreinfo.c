@@ -90,27 +90,27 @@ static bool parse_value(const char *s, ValueKind kind, uint64_t *out)
         if (!g_ascii_isxdigit(s[0]) || (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))) {
             return false;
         }
-        *out = strtoull(s, &end, 16);
+        *out = g_ascii_strtoull(s, &end, 16);
         break;
     case VALUE_DEC:
         if (s[0] < '0' || s[0] > '9') {
             return false;
         }
-        *out = strtoull(s, &end, 10);
+        *out = g_ascii_strtoull(s, &end, 10);
         break;
     case VALUE_NUMBER:
         if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
             base = 16;
         }
         if (s[0] == '-' && g_ascii_isdigit(s[1])) {
-            long long v = strtoll(s, &end, 10);
+            gint64 v = g_ascii_strtoll(s, &end, 10);
 
             *out = (uint64_t)v;    /* two's complement: mod 2^64 */
         } else {
             if (!g_ascii_isdigit(s[0])) {
                 return false;
             }
-            *out = strtoull(s, &end, base);
+            *out = g_ascii_strtoull(s, &end, base);
         }
         break;
     default:
@@ -124,6 +124,7 @@ bool vmcoreinfo_parse_text(const char *text, size_t len, VmcoreInfo *info,
 {
     uint64_t val[F_COUNT] = { 0 };
     bool seen[F_COUNT] = { false };
+    bool has_mem_section;
     size_t pos = 0;
 
     memset(info, 0, sizeof(*info));
@@ -239,20 +240,25 @@ bool vmcoreinfo_parse_text(const char *text, size_t len, VmcoreInfo *info,
         *why = "MAX_PHYSMEM_BITS is out of range";
         return false;
     }
-    if (!seen[F_VMEMMAP]) {
-        if (!seen[F_MEM_SECTION] || !seen[F_MEM_SECTION_LENGTH] ||
-            !seen[F_MEM_SECTION_SIZE] || !seen[F_SECTION_MEM_MAP]) {
-            *why = "VMCOREINFO has neither vmemmap nor the mem_section tables";
-            return false;
-        }
-        if (val[F_MEM_SECTION_SIZE] < 8 || val[F_MEM_SECTION_SIZE] > 256 ||
-            val[F_MEM_SECTION_SIZE] % 8 ||
-            val[F_SECTION_MEM_MAP] + 8 > val[F_MEM_SECTION_SIZE] ||
-            val[F_MEM_SECTION_LENGTH] == 0 ||
-            val[F_MEM_SECTION_LENGTH] > (1u << 20)) {
-            *why = "mem_section layout is inconsistent";
-            return false;
-        }
+    /*
+     * The mem_section tables locate vmemmap on kernels that do not export
+     * it, and cross-check SYMBOL(vmemmap) on those that do: validate them
+     * whenever they are there, whichever use they will have.
+     */
+    has_mem_section = seen[F_MEM_SECTION] && seen[F_MEM_SECTION_LENGTH] &&
+                      seen[F_MEM_SECTION_SIZE] && seen[F_SECTION_MEM_MAP];
+    if (!seen[F_VMEMMAP] && !has_mem_section) {
+        *why = "VMCOREINFO has neither vmemmap nor the mem_section tables";
+        return false;
+    }
+    if (has_mem_section &&
+        (val[F_MEM_SECTION_SIZE] < 8 || val[F_MEM_SECTION_SIZE] > 256 ||
+         val[F_MEM_SECTION_SIZE] % 8 ||
+         val[F_SECTION_MEM_MAP] + 8 > val[F_MEM_SECTION_SIZE] ||
+         val[F_MEM_SECTION_LENGTH] == 0 ||
+         val[F_MEM_SECTION_LENGTH] > (1u << 20))) {
+        *why = "mem_section layout is inconsistent";
+        return false;
     }
 
     info->page_size = val[F_PAGESIZE];
@@ -261,10 +267,12 @@ bool vmcoreinfo_parse_text(const char *text, size_t len, VmcoreInfo *info,
     info->pgtable_l5_enabled = val[F_L5] == 1;
     info->has_vmemmap = seen[F_VMEMMAP];
     info->vmemmap = val[F_VMEMMAP];
-    info->mem_section = val[F_MEM_SECTION];
-    info->mem_section_length = val[F_MEM_SECTION_LENGTH];
-    info->mem_section_size = val[F_MEM_SECTION_SIZE];
-    info->section_mem_map_off = val[F_SECTION_MEM_MAP];
+    if (has_mem_section) {
+        info->mem_section = val[F_MEM_SECTION];
+        info->mem_section_length = val[F_MEM_SECTION_LENGTH];
+        info->mem_section_size = val[F_MEM_SECTION_SIZE];
+        info->section_mem_map_off = val[F_SECTION_MEM_MAP];
+    }
     info->section_size_bits = val[F_SECTION_SIZE_BITS];
     info->max_physmem_bits = seen[F_MAX_PHYSMEM_BITS] ? val[F_MAX_PHYSMEM_BITS] : 0;
     info->page_struct_size = val[F_PAGE_SIZE];

@@ -116,7 +116,9 @@ suite_sanitize() {
 # fuzz_one BUILD NAME SECONDS: one libFuzzer run, counted as one test.
 fuzz_one() {
     local sb=$1 f=$2 secs=$3 t0=$SECONDS
-    if "$sb/tests/fuzz/$f" -max_total_time="$secs" -max_len=70000 \
+    # -timeout: an input that runs longer than 10 s is a hang, reported
+    # as a failure with its input saved (a spinning scan once went unseen).
+    if "$sb/tests/fuzz/$f" -max_total_time="$secs" -max_len=70000 -timeout=10 \
             -artifact_prefix="$logs/$f-" "$sb/corpus/$f" >"$logs/$f.log" 2>&1; then
         passed=$((passed + 1))
         printf '  %-46s %3d passed, %d failed, %d skipped  (%ds, %s)\n' "fuzz/$f" 1 0 0 \

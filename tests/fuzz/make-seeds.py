@@ -2,9 +2,9 @@
 """Write seed inputs for a libFuzzer target into DIR.
 
 make-seeds.py DIR: for fuzz-guest-freepages, small synthetic guests
-(64-byte header + RAM) whose page tables map a struct page array with a
-few free buddy blocks, so the fuzzer starts from a guest the scan accepts
-and mutates from there.
+(2-byte length, VMCOREINFO text, RAM) whose page tables map a struct page
+array with a few free buddy blocks, so the fuzzer starts from a guest the
+parser and the scan accept and mutates from there.
 
 make-seeds.py DIR tmem: for fuzz-tmem, request sequences in its input
 format (see tests/fuzz/fuzz-tmem.c) that create pools of each kind, put,
@@ -17,8 +17,8 @@ import sys
 VMEMMAP = 0xffffea0000000000
 
 
-def guest(levels, buddy_word, top_byte):
-    ram = bytearray(64 * 1024)            # 16 pages
+def guest(levels, buddy_word, top_byte, vmemmap=VMEMMAP, extra=(), pages=16):
+    ram = bytearray(pages * 4096)
     tables = [0x1000 + i * 0x1000 for i in range(levels)]
     memmap = 0x1000 + levels * 0x1000
     va = VMEMMAP
@@ -35,14 +35,28 @@ def guest(levels, buddy_word, top_byte):
     for pfn, order in ((8, 2), (12, 1), (14, 0)):
         struct.pack_into("<I", ram, memmap + pfn * 64 + 48, buddy_word)
         struct.pack_into("<Q", ram, memmap + pfn * 64 + 40, order)
-    hdr = bytearray(64)
-    hdr[0] = (1 if levels == 5 else 0) | 2 | (4 if top_byte else 0)
-    hdr[5], hdr[6], hdr[7] = 4, 12, 5     # SIZE(page)=64, offsets 48 / 40
-    struct.pack_into("<Q", hdr, 8, tables[0])     # init_top_pgt - kernel map
-    struct.pack_into("<Q", hdr, 24, VMEMMAP)
-    hdr[40] = 10
-    struct.pack_into("<I", hdr, 44, buddy_word)
-    return bytes(hdr + ram)
+    buddy = buddy_word if buddy_word < 0x80000000 else buddy_word - (1 << 32)
+    lines = [
+        "OSRELEASE=6.12.0-seed",
+        "PAGESIZE=4096",
+        f"SYMBOL(init_top_pgt)={0xffffffff80000000 + tables[0]:x}",
+        "NUMBER(phys_base)=0",
+        f"NUMBER(pgtable_l5_enabled)={1 if levels == 5 else 0}",
+        f"SYMBOL(vmemmap)={vmemmap:x}",
+        "NUMBER(SECTION_SIZE_BITS)=27",
+        "SIZE(page)=64",
+        "OFFSET(page._mapcount)=48",
+        "OFFSET(page.private)=40",
+        "LENGTH(zone.free_area)=11",
+        f"NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)={buddy}",
+    ]
+    if not top_byte:                      # 6.1 style: the tables too
+        lines += ["SYMBOL(mem_section)=ffff888000010000",
+                  "LENGTH(mem_section)=4096", "SIZE(mem_section)=32",
+                  "OFFSET(mem_section.section_mem_map)=0"]
+    lines += extra
+    note = ("\n".join(lines) + "\n").encode()
+    return struct.pack("<H", len(note)) + note + bytes(ram)
 
 
 # fuzz-tmem input: a request is 7 bytes, cmd (bit 0: client, bits 1-3:
@@ -124,6 +138,14 @@ def main():
         for word, top in ((0xf0000000, True), (0xffffff7f, False)):
             with open(os.path.join(out, f"seed-l{levels}-{word:08x}"), "wb") as f:
                 f.write(guest(levels, word, top))
+    # Regressions: a vmemmap off SIZE(page) once made the scan spin, and
+    # an 8 KiB mem_section entry next to SYMBOL(vmemmap) divided by zero.
+    with open(os.path.join(out, "seed-misaligned-vmemmap"), "wb") as f:
+        f.write(guest(4, 0xf0000000, True, vmemmap=VMEMMAP + 32, pages=64))
+    with open(os.path.join(out, "seed-mem-section-8k"), "wb") as f:
+        f.write(guest(4, 0xf0000000, True, extra=(
+            "SYMBOL(mem_section)=ffff888000010000", "LENGTH(mem_section)=1",
+            "SIZE(mem_section)=8192", "OFFSET(mem_section.section_mem_map)=0")))
 
 
 if __name__ == "__main__":

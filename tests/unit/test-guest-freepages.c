@@ -136,8 +136,13 @@ static bool is_set(const uint64_t *bm, uint64_t pfn)
 
 static const GuestRamRange whole_ram[] = { { 0, RAM_SIZE } };
 
-static void scan(FakeGuest *g, uint64_t *bm, GuestFreePageStats *st,
-                 bool expect_ok)
+/*
+ * Scan @ranges; with @refusal NULL the scan must succeed, otherwise it
+ * must fail with a reason containing @refusal.
+ */
+static void scan_ranges(FakeGuest *g, const GuestRamRange *ranges,
+                        size_t nranges, uint64_t *bm, GuestFreePageStats *st,
+                        const char *refusal)
 {
     GuestKernelView view;
     const char *why = NULL;
@@ -145,16 +150,26 @@ static void scan(FakeGuest *g, uint64_t *bm, GuestFreePageStats *st,
 
     memset(st, 0, sizeof(*st));
     memset(bm, 0, NR_PFNS / 8);
-    ok = guest_kernel_view_init(&view, &g->info, &g->mem, whole_ram, 1, &why) &&
-         guest_free_pages_scan(&view, whole_ram, 1, bm, NR_PFNS, st, &why);
-    if (expect_ok) {
+    ok = guest_kernel_view_init(&view, &g->info, &g->mem, ranges, nranges,
+                                &why) &&
+         guest_free_pages_scan(&view, ranges, nranges, bm, NR_PFNS, st, &why);
+    if (!refusal) {
         g_assert_null(why);
         g_assert_true(ok);
     } else {
         g_assert_false(ok);
         g_assert_nonnull(why);
+        if (!strstr(why, refusal)) {
+            g_error("expected a refusal with '%s', got '%s'", refusal, why);
+        }
         g_test_message("refused as expected: %s", why);
     }
+}
+
+static void scan(FakeGuest *g, uint64_t *bm, GuestFreePageStats *st,
+                 const char *refusal)
+{
+    scan_ranges(g, whole_ram, 1, bm, st, refusal);
 }
 
 static void test_translate(void)
@@ -225,7 +240,7 @@ static void check_blocks(FakeGuest *g)
     set_page(g, 5001, BUDDY_612, 2);    /* misaligned: rejected */
     set_page(g, 6000, BUDDY_612, 30);   /* order too big: rejected */
     set_page(g, NR_PFNS - 2, BUDDY_612, 2); /* runs past RAM: rejected */
-    scan(g, bm, &st, true);
+    scan(g, bm, &st, NULL);
 
     g_assert_cmpuint(st.pages_scanned, <=, NR_PFNS);
     g_assert_cmpuint(st.free_blocks, ==, 3);
@@ -271,7 +286,7 @@ static void test_block_across_chunks(void)
     fill_not_buddy(&g);
     set_page(&g, 128, BUDDY_612, 7);    /* pfns 128..255 span 2 pieces */
     set_page(&g, 256, BUDDY_612, 0);
-    scan(&g, bm, &st, true);
+    scan(&g, bm, &st, NULL);
     g_assert_cmpuint(st.free_pages, ==, 129);
     g_assert_true(is_set(bm, 255));
     g_assert_true(is_set(bm, 256));
@@ -293,7 +308,7 @@ static void test_6_1_word_encoding(void)
     set_page(&g, 64, 0xffffff7f, 6);
     set_page(&g, 200, 0xffffff7e, 0);           /* another type bit: no */
     set_page(&g, 300, 0xf0000000, 0);           /* 6.12 marker: no */
-    scan(&g, bm, &st, true);
+    scan(&g, bm, &st, NULL);
     g_assert_cmpuint(st.free_blocks, ==, 1);
     g_assert_cmpuint(st.free_pages, ==, 64);
     g_free(g.ram);
@@ -336,7 +351,7 @@ static void test_mem_section_decode(void)
     setup_mem_section(&g, 24, VMEMMAP | 0xf);
     fill_not_buddy(&g);
     set_page(&g, 2048, BUDDY_612, 9);
-    scan(&g, bm, &st, true);
+    scan(&g, bm, &st, NULL);
     g_assert_cmpuint(st.free_pages, ==, 512);
     g_assert_true(guest_kernel_view_init(&view, &g.info, &g.mem, whole_ram, 1, &why));
     g_assert_cmphex(view.vmemmap, ==, VMEMMAP);
@@ -344,11 +359,11 @@ static void test_mem_section_decode(void)
     /* One section disagreeing: refuse. */
     bad = (VMEMMAP + 0x1000000) | 0x3;
     memcpy(g.ram + 0x201000 + 2 * 32, &bad, 8);
-    scan(&g, bm, &st, false);
+    scan(&g, bm, &st, "disagree about vmemmap");
 
     /* No present section: refuse. */
     setup_mem_section(&g, 24, 0);
-    scan(&g, bm, &st, false);
+    scan(&g, bm, &st, "no present mem_section");
 
     /* Root pointer outside the direct map's RAM: refuse. */
     setup_mem_section(&g, 24, VMEMMAP | 0x3);
@@ -357,13 +372,13 @@ static void test_mem_section_decode(void)
 
         memcpy(g.ram + 0x200000, &wild, 8);
     }
-    scan(&g, bm, &st, false);
+    scan(&g, bm, &st, "no present mem_section");
 
     /* SYMBOL(vmemmap) present but mem_section disagrees: refuse. */
     setup_mem_section(&g, 24, (VMEMMAP + 0x40000000) | 0x3);
     g.info.has_vmemmap = true;
     g.info.vmemmap = VMEMMAP;
-    scan(&g, bm, &st, false);
+    scan(&g, bm, &st, "SYMBOL(vmemmap) disagrees");
     g_free(g.ram);
 }
 
@@ -378,24 +393,24 @@ static void test_hostile_layouts(void)
     map_page(&g, VMEMMAP, RAM_SIZE - (1 << 21) + (1 << 21), 21);
     g.info.has_vmemmap = true;
     g.info.vmemmap = VMEMMAP;
-    scan(&g, bm, &st, false);
+    scan(&g, bm, &st, "outside guest RAM");
     g_free(g.ram);
 
     /* vmemmap not mapped at all */
     fake_guest_init(&g, 4);
     g.info.has_vmemmap = true;
     g.info.vmemmap = VMEMMAP;
-    scan(&g, bm, &st, false);
+    scan(&g, bm, &st, "not mapped by the guest page tables");
 
     /* init_top_pgt outside RAM (phys_base lies) */
     g.info.phys_base = RAM_SIZE;
-    scan(&g, bm, &st, false);
+    scan(&g, bm, &st, "init_top_pgt is not in guest RAM");
     g.info.phys_base = 0;
 
     /* unsupported struct page size */
     map_vmemmap(&g, 21);
     g.info.page_struct_size = 56;
-    scan(&g, bm, &st, false);
+    scan(&g, bm, &st, "power of two");
     g_free(g.ram);
 
     /* every struct page a buddy head of order 0: all free, nothing breaks */
@@ -404,8 +419,101 @@ static void test_hostile_layouts(void)
     for (uint64_t pfn = 0; pfn < NR_PFNS; pfn++) {
         set_page(&g, pfn, BUDDY_612, 0);
     }
-    scan(&g, bm, &st, true);
+    scan(&g, bm, &st, NULL);
     g_assert_cmpuint(st.free_pages, ==, NR_PFNS);
+    g_free(g.ram);
+}
+
+/* Holes in the struct page array: what the guest has not onlined. */
+static void test_unmapped_leaves(void)
+{
+    g_autofree uint64_t *bm = g_malloc0(NR_PFNS / 8);
+    GuestFreePageStats st;
+    GuestPgtable pt;
+    FakeGuest g;
+    uint64_t gpa, size;
+
+    fake_guest_init(&g, 4);
+    pt = (GuestPgtable) { .mem = &g.mem, .root_gpa = g.root, .levels = 4 };
+    /* 4 KiB leaves for pfns 0..4095, nothing above: like mem=16M */
+    for (uint64_t off = 0; off < 4096 * 64; off += 4096) {
+        map_page(&g, VMEMMAP + off, MEMMAP_GPA + off, 12);
+    }
+    g_assert_cmpint(guest_pgtable_lookup(&pt, VMEMMAP + 4096 * 64, &gpa,
+                                         &size), ==, GUEST_PT_HOLE);
+    g_assert_cmpuint(size, ==, 4096);
+    g_assert_cmpint(guest_pgtable_lookup(&pt, VMEMMAP + (2 << 20), &gpa,
+                                         &size), ==, GUEST_PT_HOLE);
+    g_assert_cmpuint(size, ==, 2 << 20);
+    g_assert_cmpint(guest_pgtable_lookup(&pt, VMEMMAP + 1024 * 64, &gpa,
+                                         &size), ==, GUEST_PT_MAPPED);
+    g.info.has_vmemmap = true;
+    g.info.vmemmap = VMEMMAP;
+    fill_not_buddy(&g);
+    set_page(&g, 512, BUDDY_612, 9);            /* before the hole */
+    set_page(&g, 2048, BUDDY_612, 3);           /* after it */
+    set_page(&g, 4088, BUDDY_612, 3);           /* up to the last mapped */
+    /* ...and a hole of 4 leaves (256 pfns) inside: an offline block */
+    for (uint64_t off = 1024 * 64; off < 1280 * 64; off += 4096) {
+        uint64_t vaddr = VMEMMAP + off;
+        uint64_t table = g.root;
+
+        for (int shift = 39; shift > 12; shift -= 9) {
+            table = *pte_at(&g, table + ((vaddr >> shift) & 511) * 8) &
+                    0x000ffffffffff000ULL;
+        }
+        *pte_at(&g, table + ((vaddr >> 12) & 511) * 8) = 0;
+    }
+    g_assert_cmpint(guest_pgtable_lookup(&pt, VMEMMAP + 1024 * 64, &gpa,
+                                         &size), ==, GUEST_PT_HOLE);
+    g_assert_cmpuint(size, ==, 4096);
+    scan(&g, bm, &st, NULL);
+    g_assert_cmpuint(st.free_pages, ==, 512 + 8 + 8);
+    g_assert_cmpuint(st.unmapped_pfns, ==, 256 + (NR_PFNS - 4096));
+    g_assert_true(is_set(bm, 512) && is_set(bm, 1023) && !is_set(bm, 1024));
+    g_assert_true(is_set(bm, 2055) && is_set(bm, 4095));
+    g_free(g.ram);
+}
+
+/* Several RAM ranges with holes between them, as below and above 4 GiB. */
+static void test_ram_ranges_with_holes(void)
+{
+    static const GuestRamRange ranges[] = {
+        { 0, 16 << 20 }, { 20 << 20, 39 << 20 }, { 48 << 20, RAM_SIZE },
+    };
+    g_autofree uint64_t *bm = g_malloc0(NR_PFNS / 8);
+    GuestFreePageStats st;
+    FakeGuest g;
+
+    fake_guest_init(&g, 4);
+    map_vmemmap(&g, 21);
+    fill_not_buddy(&g);
+    set_page(&g, 1024, BUDDY_612, 10);          /* in range 0 */
+    set_page(&g, 4096, BUDDY_612, 10);          /* 16..20 MiB: a hole */
+    set_page(&g, 6144, BUDDY_612, 2);           /* in range 1 */
+    set_page(&g, 8192, BUDDY_612, 10);          /* 32..36 MiB: fits */
+    set_page(&g, 9216, BUDDY_612, 10);          /* 36..40: runs past 39 */
+    set_page(&g, 12288, BUDDY_612, 0);          /* range 2 */
+    scan_ranges(&g, ranges, G_N_ELEMENTS(ranges), bm, &st, NULL);
+    g_assert_cmpuint(st.free_pages, ==, 1024 + 4 + 1024 + 1);
+    g_assert_cmpuint(st.rejected_blocks, ==, 1);
+    g_assert_false(is_set(bm, 4096));
+    g_assert_true(is_set(bm, 9215) && !is_set(bm, 9216));
+    g_assert_cmpuint(st.pages_scanned, <=, NR_PFNS - (13 << 8));
+    g_free(g.ram);
+}
+
+/* A vmemmap not aligned to SIZE(page) is refused, not walked forever. */
+static void test_misaligned_vmemmap(void)
+{
+    g_autofree uint64_t *bm = g_malloc0(NR_PFNS / 8);
+    GuestFreePageStats st;
+    FakeGuest g;
+
+    fake_guest_init(&g, 4);
+    map_vmemmap(&g, 12);
+    g.info.vmemmap = VMEMMAP + 32;
+    scan(&g, bm, &st, "not aligned");
     g_free(g.ram);
 }
 
@@ -434,6 +542,11 @@ int main(int argc, char **argv)
     g_test_add_func("/guest-freepages/6.1-word-encoding", test_6_1_word_encoding);
     g_test_add_func("/guest-freepages/mem-section", test_mem_section_decode);
     g_test_add_func("/guest-freepages/hostile", test_hostile_layouts);
+    g_test_add_func("/guest-freepages/unmapped-leaves", test_unmapped_leaves);
+    g_test_add_func("/guest-freepages/ram-ranges-with-holes",
+                    test_ram_ranges_with_holes);
+    g_test_add_func("/guest-freepages/misaligned-vmemmap",
+                    test_misaligned_vmemmap);
     g_test_add_func("/guest-freepages/bitmap-too-small", test_bitmap_too_small);
     return g_test_run();
 }

@@ -216,10 +216,30 @@ static void test_mem_section_path(void)
     VmcoreInfo info;
     const char *why;
 
+    g_autofree char *both_bad_size = note_text(
+        NULL, "SYMBOL(mem_section)=ffff88803ffd8000\n"
+        "LENGTH(mem_section)=4096\nSIZE(mem_section)=8192\n"
+        "OFFSET(mem_section.section_mem_map)=0");
+    g_autofree char *both_partial = note_text(
+        NULL, "SYMBOL(mem_section)=ffff88803ffd8000\nSIZE(mem_section)=8192");
+
     g_assert_false(parse(no_vmemmap, &why));
+    g_assert_cmpstr(why, ==, "VMCOREINFO has neither vmemmap nor the "
+                    "mem_section tables");
     g_assert_true(vmcoreinfo_parse_text(with_tables, strlen(with_tables), &info, &why));
     g_assert_false(info.has_vmemmap);
     g_assert_false(parse(bad_tables, &why));
+    g_assert_cmpstr(why, ==, "mem_section layout is inconsistent");
+    /*
+     * With SYMBOL(vmemmap) the tables are still read, to cross-check it:
+     * they are validated the same (an 8 KiB entry once divided by zero).
+     */
+    g_assert_false(parse(both_bad_size, &why));
+    g_assert_cmpstr(why, ==, "mem_section layout is inconsistent");
+    /* An incomplete set is not used at all. */
+    g_assert_true(vmcoreinfo_parse_text(both_partial, strlen(both_partial),
+                                        &info, &why));
+    g_assert_cmpuint(info.mem_section_size, ==, 0);
 }
 
 static void test_text_shapes(void)
