@@ -1,5 +1,5 @@
 /*
- * Micro-benchmark of the virtio-tmem page pool (memdedup/tmem-pool.c):
+ * Micro-benchmark of the virtio-tmem page pool (memdedup/tmem/):
  * put/get/flush throughput of 4 KiB pages against memcpy() of the same
  * pages, the cost of evicting a page when putting into a full ephemeral
  * store, and the metadata bytes per stored page.
@@ -25,7 +25,7 @@
 #include <time.h>
 
 #include "memdedup/page-classify.h"
-#include "memdedup/tmem-pool.h"
+#include "memdedup/tmem/tmem-pool.h"
 
 #define PG TMEM_PAGE_SIZE
 #define N 16384

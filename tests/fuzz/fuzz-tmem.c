@@ -22,8 +22,8 @@
 #include <string.h>
 
 #include "memdedup/page-classify.h"
-#include "memdedup/tmem-pool.h"
-#include "memdedup/tmem-proto.h"
+#include "memdedup/tmem/tmem-pool.h"
+#include "memdedup/tmem/tmem-proto.h"
 
 #define PG TMEM_PAGE_SIZE
 #define SLOTS 6                  /* max pools per client */

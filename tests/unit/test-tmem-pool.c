@@ -1,5 +1,5 @@
 /*
- * Unit tests for memdedup/tmem-pool and memdedup/tmem-proto: the
+ * Unit tests for memdedup/tmem/tmem-pool and tmem-proto: the
  * virtio-tmem page pool (put/get/flush semantics per pool type, LRU
  * eviction, quotas, limits, pattern pages, isolation, sharing, migration
  * walk/restore, metadata overhead) and the request layer (every hostile
@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "memdedup/page-classify.h"
-#include "memdedup/tmem-pool.h"
-#include "memdedup/tmem-proto.h"
+#include "memdedup/tmem/tmem-pool.h"
+#include "memdedup/tmem/tmem-proto.h"
 
 #define PG TMEM_PAGE_SIZE
 #define DCOST TMEM_DATA_PAGE_COST

@@ -6,7 +6,7 @@
  * GET_PAGE and NEW_POOL, a device-writable buffer, and last a
  * device-writable status byte (docs/virtio-tmem.rst).  Parsing and
  * validation of the chain's contents and the pools themselves are
- * memdedup/tmem-proto.c and memdedup/tmem-pool.c; this file moves
+ * memdedup/tmem/tmem-proto.c and memdedup/tmem/; this file moves
  * elements between the virtqueue and them, and migrates persistent
  * pools.  virtqueue_pop() maps descriptors only within guest memory.
  *
@@ -31,7 +31,7 @@
 #include "monitor/monitor.h"
 #include "qobject/qdict.h"
 #include "memdedup/page-classify.h"
-#include "memdedup/tmem-proto.h"
+#include "memdedup/tmem/tmem-proto.h"
 
 #define VIRTIO_TMEM_QUEUE_SIZE 128
 

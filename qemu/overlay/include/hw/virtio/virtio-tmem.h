@@ -1,7 +1,7 @@
 /*
  * qemu-memx virtio-tmem: a Transcendent Memory virtio device and the
  * host page store behind it (docs/virtio-tmem.rst).  The pool logic is
- * memdedup/tmem-pool.c; this is the QEMU side.
+ * in memdedup/tmem/; this is the QEMU side.
  *
  * Copyright (c) 2026 qemu-memx developers
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -12,7 +12,7 @@
 
 #include "hw/virtio/virtio.h"
 #include "qom/object.h"
-#include "memdedup/tmem-pool.h"
+#include "memdedup/tmem/tmem-pool.h"
 
 #define TYPE_MEMX_TMEM_STORE "x-memx-tmem-store"
 OBJECT_DECLARE_SIMPLE_TYPE(MemxTmemStore, MEMX_TMEM_STORE)

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "memdedup/tmem-pool.h"
+#include "memdedup/tmem/tmem-pool.h"
 
 /*
  * Virtio device ID.  None is assigned to tmem and the virtio spec has no

@@ -7,7 +7,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
-#include "memdedup/tmem-proto.h"
+#include "memdedup/tmem/tmem-proto.h"
 
 #include <glib.h>
 #include <string.h>

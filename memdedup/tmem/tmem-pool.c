@@ -35,7 +35,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
-#include "memdedup/tmem-pool.h"
+#include "memdedup/tmem/tmem-pool.h"
 #include "memdedup/page-classify.h"
 
 #include <glib.h>
