@@ -9,6 +9,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <string.h>
 
 #include "memdedup/page-classify.h"
 #include "migration-ext/free-page-skip.h"
@@ -47,7 +48,7 @@ uint64_t free_page_skip_range(const uint64_t *free, uint64_t nr_pfns,
                               uint64_t first_pfn, uint64_t npages,
                               const uint8_t *host, size_t page_size,
                               unsigned long *dirty, uint64_t dirty_first,
-                              FreePageSkipStats *stats)
+                              bool dest_reads_zero, FreePageSkipStats *stats)
 {
     uint64_t cleared = 0, i;
 
@@ -58,7 +59,8 @@ uint64_t free_page_skip_range(const uint64_t *free, uint64_t nr_pfns,
 
         while (cand) {
             unsigned b = __builtin_ctzll(cand);
-            uint64_t page = i + b, pattern;
+            uint64_t page = i + b, pattern, first_word;
+            const uint8_t *content = host + page * page_size;
 
             cand &= cand - 1;
             if (!test_long_bit(dirty, dirty_first + page)) {
@@ -67,9 +69,13 @@ uint64_t free_page_skip_range(const uint64_t *free, uint64_t nr_pfns,
             /*
              * The page is free, so its content only changes if the guest
              * allocates it again, and that write is caught by the dirty
-             * tracking the caller re-armed before scanning.
+             * tracking the caller re-armed before scanning.  A zero
+             * page that the destination already reads as zero need not
+             * be looked at further.
              */
-            if (page_classify(host + page * page_size, page_size,
+            memcpy(&first_word, content, sizeof(first_word));
+            if (!(dest_reads_zero && first_word == 0) &&
+                page_classify(content, page_size,
                               &pattern) != PAGE_CLASS_OTHER) {
                 stats->kept_uniform++;
                 continue;
@@ -80,4 +86,26 @@ uint64_t free_page_skip_range(const uint64_t *free, uint64_t nr_pfns,
     }
     stats->skipped += cleared;
     return cleared;
+}
+
+bool free_page_skip_has_candidates(const uint64_t *free, uint64_t nr_pfns,
+                                   uint64_t first_pfn, uint64_t npages,
+                                   const unsigned long *dirty,
+                                   uint64_t dirty_first)
+{
+    for (uint64_t i = 0; i < npages; i += 64) {
+        uint64_t todo = npages - i < 64 ? npages - i : 64;
+        uint64_t mask = todo == 64 ? UINT64_MAX : (UINT64_C(1) << todo) - 1;
+        uint64_t cand = bits64_at(free, nr_pfns, first_pfn + i) & mask;
+
+        while (cand) {
+            unsigned b = __builtin_ctzll(cand);
+
+            if (test_long_bit(dirty, dirty_first + i + b)) {
+                return true;
+            }
+            cand &= cand - 1;
+        }
+    }
+    return false;
 }

@@ -17,6 +17,7 @@
 #ifndef MIGRATION_EXT_FREE_PAGE_SKIP_H
 #define MIGRATION_EXT_FREE_PAGE_SKIP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,12 +37,29 @@ typedef struct FreePageSkipStats {
  * bitmap).  Frames beyond @nr_pfns count as not free.
  *
  * For every page that is dirty, free and not uniform, clear its dirty bit.
+ *
+ * @dest_reads_zero says that no page of the range has been sent yet and
+ * the destination reads zero where nothing was sent (the first pass of a
+ * migration into fresh memory).  Then a free zero page needs no sending
+ * either, and a page whose first word is zero cannot hold a non-zero
+ * pattern: it is dropped after reading 8 bytes instead of the whole page.
+ *
  * Returns the number of bits cleared; @stats accumulates.
  */
 uint64_t free_page_skip_range(const uint64_t *free, uint64_t nr_pfns,
                               uint64_t first_pfn, uint64_t npages,
                               const uint8_t *host, size_t page_size,
                               unsigned long *dirty, uint64_t dirty_first,
-                              FreePageSkipStats *stats);
+                              bool dest_reads_zero, FreePageSkipStats *stats);
+
+/*
+ * Whether any page of the range (same arguments as free_page_skip_range)
+ * is both dirty and free: only then is the range worth re-arming dirty
+ * tracking for and scanning again.
+ */
+bool free_page_skip_has_candidates(const uint64_t *free, uint64_t nr_pfns,
+                                   uint64_t first_pfn, uint64_t npages,
+                                   const unsigned long *dirty,
+                                   uint64_t dirty_first);
 
 #endif /* MIGRATION_EXT_FREE_PAGE_SKIP_H */

@@ -71,7 +71,8 @@ static void test_poison_rule(void)
         }
     }
 
-    cleared = free_page_skip_range(free, N, 0, N, ram, PAGE, dirty, 0, &st);
+    cleared = free_page_skip_range(free, N, 0, N, ram, PAGE, dirty, 0, false,
+                                   &st);
     g_assert_cmpuint(cleared, ==, 3);
     g_assert_cmpuint(st.skipped, ==, 3);
     g_assert_cmpuint(st.kept_uniform, ==, 3);
@@ -83,6 +84,41 @@ static void test_poison_rule(void)
     g_assert_false(dirty_bit(dirty, 5));
     g_assert_false(dirty_bit(dirty, 6));
     g_assert_true(dirty_bit(dirty, 7));
+    g_free(ram);
+}
+
+/*
+ * First pass into a destination that reads zero: free zero pages are
+ * dropped too, non-zero patterns still travel, and a zero first word is
+ * all that is read.
+ */
+static void test_destination_reads_zero(void)
+{
+    enum { N = 6 };
+    uint8_t *ram = g_malloc0(N * PAGE);
+    uint64_t free[1] = { (1u << N) - 1 };
+    unsigned long dirty[1] = { (1u << N) - 1 };
+    unsigned long dirty_again[1] = { (1u << N) - 1 };
+    FreePageSkipStats st = { 0 }, later = { 0 };
+
+    /* page 0: zero (never touched, or init_on_free) */
+    memset(ram + 1 * PAGE, 0xaa, PAGE);     /* page_poison: keep */
+    fill_garbage(ram + 2 * PAGE, 2);        /* garbage: drop */
+    fill_garbage(ram + 3 * PAGE, 3);        /* zero first word, garbage */
+    memset(ram + 3 * PAGE, 0, 8);
+    memset(ram + 4 * PAGE, 0xff, PAGE);     /* all ones: keep */
+    /* page 5: zero but for its last byte: drop */
+    ram[5 * PAGE + PAGE - 1] = 1;
+
+    g_assert_cmpuint(free_page_skip_range(free, N, 0, N, ram, PAGE, dirty, 0,
+                                          true, &st), ==, 4);
+    g_assert_cmphex(dirty[0], ==, 0x12);
+    g_assert_cmpuint(st.kept_uniform, ==, 2);
+    /* In a later pass the zero page may be stale there: it is sent. */
+    g_assert_cmpuint(free_page_skip_range(free, N, 0, N, ram, PAGE,
+                                          dirty_again, 0, false, &later),
+                     ==, 3);
+    g_assert_cmphex(dirty_again[0], ==, 0x13);
     g_free(ram);
 }
 
@@ -99,8 +135,11 @@ static void test_beyond_free_map(void)
     }
     /* The range is frames 62..65 and the map knows only 64 frames. */
     g_assert_cmpuint(free_page_skip_range(free, 64, 62, 4, ram, PAGE,
-                                          dirty, 0, &st), ==, 2);
+                                          dirty, 0, false, &st), ==, 2);
     g_assert_cmphex(dirty[0], ==, 0xc);
+    /* nothing both free and dirty is left */
+    g_assert_false(free_page_skip_has_candidates(free, 64, 62, 4, dirty, 0));
+    g_assert_true(free_page_skip_has_candidates(free, 64, 62, 3, dirty, 1));
     g_free(ram);
 }
 
@@ -148,8 +187,15 @@ static void test_matches_reference(void)
                 ref.skipped++;
             }
         }
+        g_assert(free_page_skip_has_candidates(free, FRAMES, first_pfn, RANGE,
+                                               dirty, dirty_first) ==
+                 (ref.skipped + ref.kept_uniform > 0));
         free_page_skip_range(free, FRAMES, first_pfn, RANGE, ram, PAGE,
-                             dirty, dirty_first, &st);
+                             dirty, dirty_first, false, &st);
+        /* after the drop, only the uniform pages are left as candidates */
+        g_assert(free_page_skip_has_candidates(free, FRAMES, first_pfn, RANGE,
+                                               dirty, dirty_first) ==
+                 (ref.kept_uniform > 0));
         g_assert_cmpmem(dirty, sizeof(dirty), expect, sizeof(expect));
         g_assert_cmpuint(st.skipped, ==, ref.skipped);
         g_assert_cmpuint(st.kept_uniform, ==, ref.kept_uniform);
@@ -161,6 +207,8 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/free-page-skip/poison-rule", test_poison_rule);
+    g_test_add_func("/free-page-skip/destination-reads-zero",
+                    test_destination_reads_zero);
     g_test_add_func("/free-page-skip/beyond-free-map", test_beyond_free_map);
     g_test_add_func("/free-page-skip/matches-reference",
                     test_matches_reference);

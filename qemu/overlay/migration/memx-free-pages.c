@@ -8,11 +8,22 @@
  * drops those pages from its dirty bitmap: they hold nothing the guest
  * will read before writing.
  *
- * Ordering (why a page the guest starts using is never lost): ram.c
- * re-arms dirty tracking for all of guest RAM *before* this file reads
- * any struct page, and the bits are cleared only after.  A page found
+ * Ordering (why a page the guest starts using is never lost): dirty
+ * tracking of a range is re-armed *before* the struct pages that decide
+ * its bits are read, and the bits are cleared only after.  A page found
  * free and then allocated and written is dirtied again by that write and
  * sent in a later pass; the final pass, with vCPUs stopped, never skips.
+ * To re-arm only what is needed (upstream re-arms chunk by chunk as it
+ * sends, and on KVM re-arming write-protects), each sync scans twice: a
+ * first scan finds the clear_bmap chunks holding pages both dirty and
+ * free, only those are re-armed, and a second scan of just those chunks
+ * decides which bits to clear.  A chunk not re-armed keeps all its bits.
+ *
+ * First pass: nothing has been sent and the destination reads zero where
+ * nothing arrives (upstream's multifd receive side relies on the same), so
+ * a free page whose first word is zero is dropped without reading the
+ * rest: it is zero, or garbage, and a non-zero pattern cannot start with
+ * a zero word.
  *
  * Poison rule: a free page whose content is zero (init_on_free) or a
  * pattern (page_poison's 0xaa) is kept, since the guest may check it on
@@ -20,10 +31,16 @@
  *
  * Everything the guest provides is untrusted: the note is copied out of
  * guest RAM before it is parsed, every guest address is looked up in the
- * map of guest RAM built here from the system address space (RAM only:
- * no MMIO, ROM or hidden SMRAM), and any inconsistency means "skip
- * nothing" with a reason reported through QMP.  A guest that lies about
- * its free pages can only lose its own data.
+ * map of guest RAM built here from the system address space (system RAM
+ * only, i.e. memory backends: no device RAM such as VRAM in a PCI BAR, no
+ * MMIO, ROM or hidden SMRAM), and any inconsistency means "skip nothing"
+ * with a reason reported through QMP.  A guest that lies about its free
+ * pages can only lose its own data.
+ *
+ * Only anonymous private RAM has its pages dropped: a page not sent must
+ * read as zero on the destination.  That is checked when the capability
+ * is set, and again for every block at every drop, since a shared or
+ * file-backed DIMM can be hot-plugged afterwards.
  *
  * Copyright (c) 2026 qemu-memx developers
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -45,6 +62,7 @@
 #include "exec/memory.h"
 #include "exec/ramblock.h"
 #include "exec/target_page.h"
+#include "system/hostmem.h"
 #include "hw/misc/vmcoreinfo.h"
 #include "memdedup/guest-freepages.h"
 #include "migration-ext/free-page-skip.h"
@@ -65,6 +83,12 @@ typedef struct MemxRamRange {
     ram_addr_t offset;  /* of @start within @block */
 } MemxRamRange;
 
+/* A stretch of a MemxRamRange to scan again and drop from. */
+typedef struct MemxRearmed {
+    GuestRamRange guest;
+    const MemxRamRange *range;
+} MemxRearmed;
+
 typedef struct MemxRamMap {
     MemxRamRange range[MEMX_MAX_RAM_RANGES];
     GuestRamRange guest[MEMX_MAX_RAM_RANGES];
@@ -81,14 +105,19 @@ typedef struct MemxScan {
     uint64_t nr_pfns;
     uint64_t ram_bytes;
     int64_t scan_ns;
+    GuestMemory mem;            /* guest RAM as the map shows it */
+    GuestKernelView view;       /* valid when the scan succeeded */
 } MemxScan;
 
 /* Skip statistics of the running (or last) migration; under the BQL. */
 static struct {
     uint64_t dirty_sync_seen;
     const char *reason;         /* why the last pass skipped nothing */
-    uint64_t *bitmap;           /* reused from pass to pass */
+    uint64_t *bitmap;           /* first scan, reused from pass to pass */
     uint64_t bitmap_words;
+    uint64_t *rescan;           /* second scan, of the re-armed chunks */
+    uint64_t rescan_words;
+    bool warned_not_anonymous;
 } memx_skip;
 
 static bool memx_ram_range_cb(Int128 start, Int128 len,
@@ -102,11 +131,17 @@ static bool memx_ram_range_cb(Int128 start, Int128 len,
     MemxRamRange *prev = map->n ? &map->range[map->n - 1] : NULL;
     uint8_t *host;
 
-    /* Plain, writable guest RAM only: no ROM, ROMD, MMIO or ram_device. */
+    /*
+     * Plain, writable system RAM only: a memory backend's region (machine
+     * RAM, NUMA nodes, DIMMs, virtio-mem), never device RAM such as VRAM,
+     * which the guest kernel has no struct pages for; no ROM, ROMD, MMIO
+     * or ram_device.
+     */
     if (!memory_region_is_ram(mr) || memory_region_is_ram_device(mr) ||
         memory_region_is_romd(mr) || mr->readonly || !block ||
-        block->mr != mr || !QEMU_IS_ALIGNED(gpa | size | offset_in_region,
-                                            TARGET_PAGE_SIZE) ||
+        block->mr != mr ||
+        !object_dynamic_cast(memory_region_owner(mr), TYPE_MEMORY_BACKEND) ||
+        !QEMU_IS_ALIGNED(gpa | size | offset_in_region, TARGET_PAGE_SIZE) ||
         offset_in_region + size > block->used_length) {
         return false;
     }
@@ -192,6 +227,20 @@ static void *memx_read_vmcoreinfo(const GuestMemory *mem, size_t *len,
     return g_memdup2(note, size);
 }
 
+/* Make *@bitmap hold @nr_bits zero bits, reallocating when too small. */
+static void memx_bitmap_zeroed(uint64_t **bitmap, uint64_t *words_held,
+                               uint64_t nr_bits)
+{
+    uint64_t words = DIV_ROUND_UP(nr_bits, 64);
+
+    if (*words_held < words) {
+        g_free(*bitmap);
+        *bitmap = g_new(uint64_t, words);
+        *words_held = words;
+    }
+    memset(*bitmap, 0, words * sizeof(uint64_t));
+}
+
 /*
  * Read the guest kernel's free pages into @scan->bitmap (allocated here
  * if NULL or too small; sized @scan->nr_pfns bits).  On failure the
@@ -200,13 +249,14 @@ static void *memx_read_vmcoreinfo(const GuestMemory *mem, size_t *len,
 static bool memx_scan_guest(const MemxRamMap *map, MemxScan *scan,
                             uint64_t **bitmap, uint64_t *bitmap_words)
 {
-    GuestMemory mem = { .map = memx_ram_map_lookup, .opaque = (void *)map };
     int64_t t0 = get_clock();
     g_autofree void *note = NULL;
-    GuestKernelView view;
+    GuestKernelView *view = &scan->view;
     size_t note_len = 0;
-    uint64_t words;
 
+    scan->mem = (GuestMemory) {
+        .map = memx_ram_map_lookup, .opaque = (void *)map,
+    };
     scan->nr_pfns = 0;
     scan->ram_bytes = 0;
     for (size_t i = 0; i < map->n; i++) {
@@ -214,7 +264,7 @@ static bool memx_scan_guest(const MemxRamMap *map, MemxScan *scan,
         scan->nr_pfns = MAX(scan->nr_pfns,
                             map->range[i].end >> TARGET_PAGE_BITS);
     }
-    note = memx_read_vmcoreinfo(&mem, &note_len, &scan->reason);
+    note = memx_read_vmcoreinfo(&scan->mem, &note_len, &scan->reason);
     if (!note) {
         return false;
     }
@@ -227,19 +277,14 @@ static bool memx_scan_guest(const MemxRamMap *map, MemxScan *scan,
         scan->reason = "the guest's page size is not the target page size";
         return false;
     }
-    if (!guest_kernel_view_init(&view, &scan->info, &mem, map->guest, map->n,
+    if (!guest_kernel_view_init(view, &scan->info, &scan->mem, map->guest,
+                                map->n,
                                 &scan->reason)) {
         return false;
     }
-    words = DIV_ROUND_UP(scan->nr_pfns, 64);
-    if (*bitmap_words < words) {
-        g_free(*bitmap);
-        *bitmap = g_new(uint64_t, words);
-        *bitmap_words = words;
-    }
-    memset(*bitmap, 0, words * sizeof(uint64_t));
+    memx_bitmap_zeroed(bitmap, bitmap_words, scan->nr_pfns);
     memset(&scan->stats, 0, sizeof(scan->stats));
-    if (!guest_free_pages_scan(&view, map->guest, map->n, *bitmap,
+    if (!guest_free_pages_scan(view, map->guest, map->n, *bitmap,
                                scan->nr_pfns, &scan->stats, &scan->reason)) {
         return false;
     }
@@ -303,22 +348,85 @@ bool memx_skip_free_pages_caps_check(bool *old_caps, bool *new_caps,
     return true;
 }
 
-uint64_t memx_free_pages_drop_dirty(void)
+/* Whether a page of @block that is not sent reads as zero on arrival. */
+static bool memx_block_droppable(RAMBlock *block)
+{
+    if (migrate_ram_is_ignored(block)) {
+        return false;
+    }
+    if (qemu_ram_is_shared(block) || qemu_ram_get_fd(block) >= 0) {
+        if (!memx_skip.warned_not_anonymous) {
+            warn_report("Guest-free pages of RAM block '%s' are sent: it is "
+                        "shared or file-backed, so a page not sent would "
+                        "not read as zero on the destination",
+                        qemu_ram_get_idstr(block));
+            memx_skip.warned_not_anonymous = true;
+        }
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Re-arm dirty tracking for every clear_bmap chunk of @r that holds a
+ * page both dirty and free in @free, and list those stretches of @r in
+ * @rearmed (adjacent ones merged).
+ */
+static void memx_rearm_candidates(const MemxRamRange *r, const uint64_t *free,
+                                  uint64_t nr_pfns, MemxRearmDirtyFn *rearm,
+                                  GArray *rearmed)
+{
+    RAMBlock *block = r->block;
+    uint64_t chunk = 1ULL << block->clear_bmap_shift;
+    uint64_t first = r->offset >> TARGET_PAGE_BITS;
+    uint64_t end = first + ((r->end - r->start) >> TARGET_PAGE_BITS);
+
+    for (uint64_t page = first; page < end;) {
+        uint64_t next = MIN(QEMU_ALIGN_DOWN(page, chunk) + chunk, end);
+        uint64_t pfn = (r->start >> TARGET_PAGE_BITS) + (page - first);
+        MemxRearmed *last = rearmed->len ?
+            &g_array_index(rearmed, MemxRearmed, rearmed->len - 1) : NULL;
+        uint64_t gpa = pfn << TARGET_PAGE_BITS;
+
+        if (free_page_skip_has_candidates(free, nr_pfns, pfn, next - page,
+                                          block->bmap, page)) {
+            rearm(block, page, next - page);
+            if (last && last->range == r && last->guest.end == gpa) {
+                last->guest.end += (next - page) << TARGET_PAGE_BITS;
+            } else {
+                MemxRearmed add = {
+                    .guest = { gpa, gpa + ((next - page) << TARGET_PAGE_BITS) },
+                    .range = r,
+                };
+
+                g_array_append_val(rearmed, add);
+            }
+        }
+        page = next;
+    }
+}
+
+uint64_t memx_free_pages_drop_dirty(MemxRearmDirtyFn *rearm)
 {
     uint64_t sync = stat64_get(&mig_stats.dirty_sync_count);
     FreePageSkipStats skip = { 0 };
+    GuestFreePageStats rescan_stats = { 0 };
+    g_autoptr(GArray) rearmed = g_array_new(false, false, sizeof(MemxRearmed));
+    g_autoptr(GArray) guest = g_array_new(false, false,
+                                          sizeof(GuestRamRange));
+    g_autofree MemxRamMap *map = g_new(MemxRamMap, 1);
     MemxScan scan = { 0 };
-    MemxRamMap *map;
     uint64_t dropped = 0;
-    int64_t t0;
+    const char *why;
+    int64_t t0 = get_clock(), spent;
 
     assert(bql_locked());
     if (sync < memx_skip.dirty_sync_seen || sync <= 1) {
         memx_skip.reason = NULL;    /* a new migration */
+        memx_skip.warned_not_anonymous = false;
     }
     memx_skip.dirty_sync_seen = sync;
 
-    map = g_new(MemxRamMap, 1);
     memx_ram_map_build(map);
     if (!memx_scan_guest(map, &scan, &memx_skip.bitmap,
                          &memx_skip.bitmap_words)) {
@@ -326,33 +434,54 @@ uint64_t memx_free_pages_drop_dirty(void)
             warn_report("Not skipping guest-free pages: %s", scan.reason);
         }
         memx_skip.reason = scan.reason;
-        g_free(map);
         return 0;
     }
     memx_skip.reason = NULL;
 
-    t0 = get_clock();
     for (size_t i = 0; i < map->n; i++) {
-        const MemxRamRange *r = &map->range[i];
-
-        if (migrate_ram_is_ignored(r->block)) {
-            continue;
+        if (memx_block_droppable(map->range[i].block)) {
+            memx_rearm_candidates(&map->range[i], scan.bitmap, scan.nr_pfns,
+                                  rearm, rearmed);
         }
-        dropped += free_page_skip_range(scan.bitmap, scan.nr_pfns,
-                                        r->start >> TARGET_PAGE_BITS,
-                                        (r->end - r->start) >>
-                                        TARGET_PAGE_BITS,
-                                        r->host, TARGET_PAGE_SIZE,
-                                        r->block->bmap,
-                                        r->offset >> TARGET_PAGE_BITS,
-                                        &skip);
     }
+    for (size_t i = 0; i < rearmed->len; i++) {
+        g_array_append_val(guest,
+                           g_array_index(rearmed, MemxRearmed, i).guest);
+    }
+    /* Re-armed: now read what decides the bits. */
+    memx_bitmap_zeroed(&memx_skip.rescan, &memx_skip.rescan_words,
+                       scan.nr_pfns);
+    if (guest->len &&
+        !guest_free_pages_scan(&scan.view, (GuestRamRange *)guest->data,
+                               guest->len, memx_skip.rescan, scan.nr_pfns,
+                               &rescan_stats, &why)) {
+        memx_skip.reason = why;
+        warn_report("Not skipping guest-free pages: %s", why);
+        return 0;
+    }
+    for (size_t i = 0; i < rearmed->len; i++) {
+        const MemxRearmed *a = &g_array_index(rearmed, MemxRearmed, i);
+        const MemxRamRange *r = a->range;
+        uint64_t first_pfn = a->guest.start >> TARGET_PAGE_BITS;
+
+        dropped += free_page_skip_range(memx_skip.rescan, scan.nr_pfns,
+                                        first_pfn,
+                                        (a->guest.end - a->guest.start) >>
+                                        TARGET_PAGE_BITS,
+                                        r->host + (a->guest.start - r->start),
+                                        TARGET_PAGE_SIZE, r->block->bmap,
+                                        (r->offset + a->guest.start -
+                                         r->start) >> TARGET_PAGE_BITS,
+                                        sync == 1, &skip);
+    }
+    spent = get_clock() - t0;
     stat64_add(&mig_stats.memx_free_pages_skipped, skip.skipped);
     stat64_add(&mig_stats.memx_free_pages_uniform, skip.kept_uniform);
     stat64_add(&mig_stats.memx_free_pages_scans, 1);
-    stat64_add(&mig_stats.memx_free_pages_scan_ns,
-               scan.scan_ns + (get_clock() - t0));
-    g_free(map);
+    stat64_add(&mig_stats.memx_free_pages_scan_ns, spent);
+    if (spent > stat64_get(&mig_stats.memx_free_pages_scan_max_ns)) {
+        stat64_set(&mig_stats.memx_free_pages_scan_max_ns, spent);
+    }
     return dropped;
 }
 
@@ -376,6 +505,9 @@ void memx_free_pages_fill_stats(MigrationStats *stats)
     stats->has___org_qemu_memx_free_page_scan_time_us = true;
     stats->__org_qemu_memx_free_page_scan_time_us =
         stat64_get(&mig_stats.memx_free_pages_scan_ns) / SCALE_US;
+    stats->has___org_qemu_memx_free_page_scan_max_us = true;
+    stats->__org_qemu_memx_free_page_scan_max_us =
+        stat64_get(&mig_stats.memx_free_pages_scan_max_ns) / SCALE_US;
     if (memx_skip.reason) {
         stats->__org_qemu_memx_free_page_skip_blocked =
             g_strdup(memx_skip.reason);
@@ -416,6 +548,8 @@ __org_qemu_memx_GuestFreePages *qmp___org_qemu_memx_query_guest_free_pages(
     info->free_bytes = scan.stats.free_pages * TARGET_PAGE_SIZE;
     info->has_rejected_blocks = true;
     info->rejected_blocks = scan.stats.rejected_blocks;
+    info->has_unmapped_bytes = true;
+    info->unmapped_bytes = scan.stats.unmapped_pfns * TARGET_PAGE_SIZE;
     info->has_scan_time_us = true;
     info->scan_time_us = scan.scan_ns / SCALE_US;
     return info;
@@ -442,6 +576,8 @@ void hmp_info_memx_guest_free_pages(Monitor *mon, const QDict *qdict)
                        info->free_pages, info->free_bytes >> 20);
         monitor_printf(mon, "rejected free blocks: %" PRIu64 "\n",
                        info->rejected_blocks);
+        monitor_printf(mon, "RAM without struct pages (not onlined): %"
+                       PRIu64 " MiB\n", info->unmapped_bytes >> 20);
         monitor_printf(mon, "scan: %" PRIu64 " us over %" PRIu64
                        " MiB of guest RAM\n", info->scan_time_us,
                        info->ram_bytes >> 20);

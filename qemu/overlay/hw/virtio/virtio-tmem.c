@@ -493,6 +493,26 @@ static void tmem_collect_pool(const TmemPoolInfo *info, void *opaque)
     QAPI_LIST_APPEND(c->tail, p);
 }
 
+/*
+ * The name users gave the device: its own id (virtio-tmem-device on a
+ * virtio-mmio or ccw bus), else that of the transport proxy that holds it
+ * (virtio-tmem-pci), else @path.
+ */
+static const char *tmem_device_name(VirtIOTmem *tmem, const char *path)
+{
+    Object *parent = OBJECT(tmem)->parent;
+    DeviceState *proxy = parent ?
+        (DeviceState *)object_dynamic_cast(parent, TYPE_DEVICE) : NULL;
+
+    if (DEVICE(tmem)->id) {
+        return DEVICE(tmem)->id;
+    }
+    if (proxy && proxy->id) {
+        return proxy->id;
+    }
+    return path;
+}
+
 static int tmem_collect_store(Object *obj, void *opaque)
 {
     __org_qemu_memx_TmemStoreInfoList ***tail = opaque;
@@ -525,9 +545,8 @@ static int tmem_collect_store(Object *obj, void *opaque)
         for (GSList *l = s->devices; l; l = l->next) {
             VirtIOTmem *tmem = l->data;
             g_autofree char *path = object_get_canonical_path(OBJECT(tmem));
-            DeviceState *proxy = DEVICE(OBJECT(tmem)->parent);
 
-            c.device = proxy->id ? proxy->id : path;
+            c.device = tmem_device_name(tmem, path);
             tmem_client_foreach_pool(tmem->client, tmem_collect_pool, &c);
         }
     }

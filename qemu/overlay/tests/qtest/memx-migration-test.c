@@ -17,6 +17,12 @@
  * reason, QEMU staying up, and a migration with the worst of them still
  * completes with guest memory verified.
  *
+ * A shared file-backed DIMM hot-plugged after the capability was set is
+ * never skipped from; hostile notes that once hung QEMU (misaligned
+ * vmemmap) or crashed it (SIZE(mem_section) above a page) are refused.
+ * Also the one qemu-memx check that is not a migration: virtio-tmem's
+ * query on microvm, where no PCI proxy holds the device.
+ *
  * Built as its own binary (memx-migration-test) so that upstream's
  * migration-test stays unmodified.
  *
@@ -401,23 +407,34 @@ static void write_vmcoreinfo(QTestState *qts, const char *text,
                      DMA_GPA + 64, sizeof(info));
 }
 
-/* A note that parses; the page tables it names are at PGTABLE_GPA. */
-static char *hostile_note(uint64_t phys_base, const char *page_size)
+#define VMEMMAP 0xffffea0000000000ULL
+
+/*
+ * A note that parses, with vmemmap at @vmemmap and @extra lines; the
+ * page tables it names are at PGTABLE_GPA.
+ */
+static char *hostile_note_at(uint64_t phys_base, const char *page_size,
+                             uint64_t vmemmap, const char *extra)
 {
     return g_strdup_printf("OSRELEASE=6.12.0-hostile\n"
                            "PAGESIZE=4096\n"
                            "SYMBOL(init_top_pgt)=%" PRIx64 "\n"
                            "NUMBER(phys_base)=%" PRId64 "\n"
                            "NUMBER(pgtable_l5_enabled)=0\n"
-                           "SYMBOL(vmemmap)=ffffea0000000000\n"
+                           "SYMBOL(vmemmap)=%" PRIx64 "\n"
                            "SIZE(page)=%s\n"
                            "OFFSET(page._mapcount)=48\n"
                            "OFFSET(page.private)=40\n"
                            "LENGTH(zone.free_area)=11\n"
                            "NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)=-268435456\n"
-                           "NUMBER(SECTION_SIZE_BITS)=27\n",
+                           "NUMBER(SECTION_SIZE_BITS)=27\n%s",
                            (uint64_t)(KERNEL_MAP + PGTABLE_GPA),
-                           (int64_t)phys_base, page_size);
+                           (int64_t)phys_base, vmemmap, page_size, extra);
+}
+
+static char *hostile_note(uint64_t phys_base, const char *page_size)
+{
+    return hostile_note_at(phys_base, page_size, VMEMMAP, "");
 }
 
 /* Fill the page-table page at @gpa with one entry value repeated. */
@@ -499,6 +516,13 @@ static void *hook_start_hostile_vmcoreinfo(QTestState *from, QTestState *to)
     g_autofree char *mmio_pgt = hostile_note(0xfed00000ULL - PGTABLE_GPA, "64");
     g_autofree char *huge_page = hostile_note(0, "4294967296");
     g_autofree char *bad_layout = hostile_note(0, "72");
+    /* once spun forever in the scan with the BQL held */
+    g_autofree char *misaligned = hostile_note_at(0, "64", VMEMMAP + 32, "");
+    /* once divided by zero: 4096 / 8192 sections per root */
+    g_autofree char *huge_section = hostile_note_at(
+        0, "64", VMEMMAP, "SYMBOL(mem_section)=ffff888000001000\n"
+        "LENGTH(mem_section)=1\nSIZE(mem_section)=8192\n"
+        "OFFSET(mem_section.section_mem_map)=0\n");
     QDict *ret;
 
     /*
@@ -530,9 +554,17 @@ static void *hook_start_hostile_vmcoreinfo(QTestState *from, QTestState *to)
     write_pgtable(from, PGTABLE_GPA, 0);
     write_vmcoreinfo(from, good, 0, 0);
     assert_refused(from, "not mapped");
+    /* QEMU must answer, not hang or crash, and say why */
+    write_pgtable(from, PGTABLE_GPA, PGTABLE_GPA | 0x63);
+    write_vmcoreinfo(from, misaligned, 0, 0);
+    assert_refused(from, "not aligned to SIZE(page)");
+    write_vmcoreinfo(from, huge_section, 0, 0);
+    assert_refused(from, "mem_section layout is inconsistent");
+    write_pgtable(from, PGTABLE_GPA, 0);
+    write_vmcoreinfo(from, good, 0, 0);
     /* PS in a top-level entry is reserved */
     write_pgtable(from, PGTABLE_GPA, 0x4000000000ULL | 0xe3);
-    assert_refused(from, "not mapped");
+    assert_refused(from, "inconsistent");
     /* 1 GiB pages at 256 GiB, far beyond guest RAM */
     write_pgtable(from, PGTABLE_GPA, (PGTABLE_GPA + 4096) | 0x63);
     write_pgtable(from, PGTABLE_GPA + 4096, 0x4000000000ULL | 0xe3);
@@ -619,6 +651,142 @@ static void test_skip_free_refusals(void)
     migrate_end(from, to, false);
 }
 
+#define DIMM_SIZE (4 * MIB)
+#define FAKE_MEMMAP_GPA (108 * MIB)     /* 2 MiB aligned, unused by others */
+
+/*
+ * Page tables whose only struct pages are those of the 2 MiB vmemmap
+ * stretch for guest-physical 4..4.125 GiB, where the DIMM lands: every
+ * page of the DIMM is an order-0 buddy block, nothing else is mapped.
+ */
+static void write_dimm_free_tables(QTestState *qts, uint64_t dimm_gpa)
+{
+    uint64_t pd = PGTABLE_GPA + 2 * 4096;
+    uint64_t index = ((dimm_gpa >> 12) * 64) >> 21;
+    g_autofree uint8_t *pages = g_malloc0((DIMM_SIZE >> 12) * 64);
+    uint64_t entry = cpu_to_le64(FAKE_MEMMAP_GPA | 0xe3);
+    uint32_t buddy = cpu_to_le32(0xf0000000);
+
+    g_assert_cmphex(((dimm_gpa >> 12) * 64) & ((2 * MIB) - 1), ==, 0);
+    write_pgtable(qts, PGTABLE_GPA, (PGTABLE_GPA + 4096) | 0x63);
+    write_pgtable(qts, PGTABLE_GPA + 4096, pd | 0x63);
+    write_pgtable(qts, pd, 0);
+    qtest_bufwrite(qts, pd + index * 8, &entry, 8);
+    for (uint64_t i = 0; i < DIMM_SIZE >> 12; i++) {
+        memcpy(pages + i * 64 + 48, &buddy, 4);     /* private 0: order 0 */
+    }
+    qtest_bufwrite(qts, FAKE_MEMMAP_GPA, pages, (DIMM_SIZE >> 12) * 64);
+}
+
+static uint64_t hotplug_shared_dimm(QTestState *qts, const char *path)
+{
+    QDict *rsp;
+    QList *devices;
+    uint64_t addr;
+
+    qtest_qmp_assert_success(qts, "{ 'execute': 'object-add', 'arguments': {"
+                             " 'qom-type': 'memory-backend-file',"
+                             " 'id': 'dimm0-mem', 'size': %d,"
+                             " 'mem-path': %s, 'share': true } }",
+                             DIMM_SIZE, path);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'device_add', 'arguments': {"
+                             " 'driver': 'pc-dimm', 'id': 'dimm0',"
+                             " 'memdev': 'dimm0-mem' } }");
+    rsp = qtest_qmp(qts, "{ 'execute': 'query-memory-devices' }");
+    devices = qdict_get_qlist(rsp, "return");
+    g_assert_cmpint(qlist_size(devices), ==, 1);
+    addr = qdict_get_int(qdict_get_qdict(qobject_to(QDict,
+                                                    qlist_peek(devices)),
+                                         "data"), "addr");
+    qobject_unref(rsp);
+    return addr;
+}
+
+/*
+ * The capability is set while all RAM is anonymous; then a shared
+ * file-backed DIMM is hot-plugged, and the guest says all of it is free.
+ * Its pages must still be sent: on the destination a page not sent shows
+ * whatever that file holds (here 0x5a), not zero.
+ */
+static void test_skip_free_shared_dimm_hotplug(void)
+{
+    MigrateStart args = {
+        .memory_backend = "-m %s,slots=1,maxmem=1G ",
+        .opts_source = "-device vmcoreinfo",
+        .opts_target = "-device vmcoreinfo",
+    };
+    g_autofree char *src_path = g_strdup_printf("%s/dimm-src", tmpfs);
+    g_autofree char *dst_path = g_strdup_printf("%s/dimm-dst", tmpfs);
+    g_autofree char *note = hostile_note(0, "64");
+    g_autofree uint8_t *data = g_malloc(DIMM_SIZE);
+    g_autofree uint8_t *got = g_malloc(DIMM_SIZE);
+    g_autofree char *stale = g_malloc(DIMM_SIZE);
+    QTestState *from, *to;
+    uint64_t addr;
+    QDict *rsp;
+
+    memset(stale, 0x5a, DIMM_SIZE);
+    g_assert_true(g_file_set_contents(dst_path, stale, DIMM_SIZE, NULL));
+    if (migrate_start(&from, &to, "defer", &args)) {
+        return;
+    }
+    migrate_set_capability(from, SKIP_CAP, true);
+    addr = hotplug_shared_dimm(from, src_path);
+    g_assert_cmpuint(hotplug_shared_dimm(to, dst_path), ==, addr);
+    for (unsigned i = 0; i < DIMM_SIZE; i++) {
+        data[i] = (i * 131 + 17) ^ (i >> 12);       /* garbage */
+    }
+    qtest_bufwrite(from, addr, data, DIMM_SIZE);
+
+    wait_for_serial("src_serial");
+    write_dimm_free_tables(from, addr);
+    write_vmcoreinfo(from, note, 0, 0);
+    rsp = query_guest_free_pages(from);
+    g_assert_true(qdict_get_bool(rsp, "available"));
+    g_assert_cmpint(qdict_get_int(rsp, "free-pages"), ==, DIMM_SIZE >> 12);
+    qobject_unref(rsp);
+
+    migrate_ensure_converge(from);
+    migrate_incoming_qmp(to, "tcp:127.0.0.1:0", NULL, "{}");
+    migrate_qmp(from, to, NULL, NULL, "{}");
+    wait_for_migration_complete(from);
+    wait_for_migration_complete(to);
+
+    qtest_bufread(to, addr, got, DIMM_SIZE);
+    g_assert_cmpmem(got, DIMM_SIZE, data, DIMM_SIZE);
+    rsp = migrate_query(from);
+    g_assert_cmpint(qdict_get_int(qdict_get_qdict(rsp, "ram"),
+                                  "__org.qemu-memx_free-pages-skipped"), ==, 0);
+    qobject_unref(rsp);
+    migrate_end(from, to, false);
+    unlink(src_path);
+    unlink(dst_path);
+}
+
+/*
+ * virtio-tmem on a transport without a PCI proxy (microvm's virtio-mmio):
+ * the query and its HMP twin name the device by its own id.
+ */
+static void test_tmem_query_microvm(void)
+{
+    QTestState *qts = qtest_init("-M microvm -nodefaults "
+                                 "-object x-memx-tmem-store,id=s0,size=16M "
+                                 "-device virtio-tmem-device,store=s0,id=t0");
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': '__org.qemu-memx_query-tmem' }");
+    QList *stores = qdict_get_qlist(rsp, "return");
+    QDict *store;
+    g_autofree char *hmp = qtest_hmp(qts, "info memx-tmem");
+
+    g_assert_nonnull(stores);
+    g_assert_cmpint(qlist_size(stores), ==, 1);
+    store = qobject_to(QDict, qlist_peek(stores));
+    g_assert_cmpstr(qdict_get_str(store, "id"), ==, "s0");
+    g_assert_cmpint(qdict_get_int(store, "devices"), ==, 1);
+    g_assert_nonnull(strstr(hmp, "s0"));
+    qobject_unref(rsp);
+    qtest_quit(qts);
+}
+
 int main(int argc, char **argv)
 {
     MigrationTestEnv *env;
@@ -651,6 +819,9 @@ int main(int argc, char **argv)
                            test_skip_free_hostile_vmcoreinfo);
         migration_test_add("/migration/memx/skip-free/refusals",
                            test_skip_free_refusals);
+        migration_test_add("/migration/memx/skip-free/shared-dimm-hotplug",
+                           test_skip_free_shared_dimm_hotplug);
+        qtest_add_func("/memx/tmem/query-microvm", test_tmem_query_microvm);
     }
     ret = g_test_run();
     g_assert_cmpint(ret, ==, 0);
