@@ -40,15 +40,24 @@ run_tap() {
     s=$(grep -cE '^ok [0-9]+.*# *SKIP' "$log" | head -n1)
     f=$(grep -cE '^not ok [0-9]+' "$log" | head -n1)
     p=$((p - s))
+    plan=$(grep -oE '^1\.\.[0-9]+' "$log" | tail -n1 | cut -d. -f3)
     if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
         f=1  # crashed or bailed out without a 'not ok'
+    fi
+    # A suite that ran nothing, or not what it planned, did not pass.
+    if [ $((p + s + f)) = 0 ]; then
+        echo "  $name: no test ran (TAP plan '1..${plan:-?}')" >> "$log"
+        f=1
+    elif [ "$f" = 0 ] && { [ -z "$plan" ] || [ "$plan" != $((p + s)) ]; }; then
+        echo "  $name: $((p + s + f)) results for a TAP plan of '${plan:-none}'" >> "$log"
+        f=$((f + 1))
     fi
     passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
     printf '  %-46s %3d passed, %d failed, %d skipped  (%ds)\n' "$name" "$p" "$f" "$s" \
         $((SECONDS - t0))
     if [ "$f" != 0 ]; then
         failures+=("$name: see $log")
-        grep -E '^not ok|^Bail out|ERROR|assert' "$log" | head -n 10 | sed 's/^/      /'
+        grep -E '^not ok|^Bail out|ERROR|assert|TAP plan' "$log" | head -n 10 | sed 's/^/      /'
     fi
 }
 

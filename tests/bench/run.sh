@@ -1,6 +1,7 @@
 #!/bin/bash
 # make bench: every benchmark of the project. Results land in build/bench/:
 #   classifier.json   page classifier vs upstream buffer_is_zero
+#   free-page-skip.json  free-page planner: content checks per GiB
 #   tmem-pool.json    virtio-tmem page pool: put/get/flush vs memcpy,
 #                     eviction cost, metadata bytes per page
 #   migration.{json,txt,svg}   real-guest migrations, every scenario x config
@@ -12,6 +13,10 @@ mkdir -p "$out"
 echo "== page classifier vs buffer_is_zero (4 KiB pages)"
 ninja -C "$here/build/qemu-build" tests/bench/memx-page-classify-bench >/dev/null
 "$here/build/qemu-build/tests/bench/memx-page-classify-bench" | tee "$out/classifier.json"
+
+echo "== free-page planner: checking free pages' contents (ms per GiB)"
+ninja -C "$here/build/cores" tests/bench/free-page-skip-bench >/dev/null
+"$here/build/cores/tests/bench/free-page-skip-bench" | tee "$out/free-page-skip.json"
 
 echo "== tmem page pool vs memcpy (4 KiB pages)"
 ninja -C "$here/build/cores" tests/bench/tmem-pool-bench >/dev/null

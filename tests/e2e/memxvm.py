@@ -100,53 +100,34 @@ def guest_dir(flavour):
                                                     "guest")), flavour)
 
 
-class Vm:
-    """One QEMU process with QMP and a line-oriented serial console."""
+class SerialConsole:
+    """The workload's line protocol on a guest serial port (a unix socket
+    where QEMU listens): commands out, MEMX- lines back."""
 
-    def __init__(self, name, flavour="6.12", mem="1G", boot="pvh",
-                 append="", machine="q35", binary=None, incoming=None,
-                 extra_args=(), workdir=None):
+    def __init__(self, name, path, console_path, alive=lambda: True,
+                 describe=lambda: ""):
         self.name = name
-        self.workdir = workdir or tempfile.mkdtemp(prefix=f"memx-{name}-")
-        os.makedirs(self.workdir, exist_ok=True)
-        self.qmp_path = os.path.join(self.workdir, "qmp.sock")
-        self.serial_path = os.path.join(self.workdir, "serial.sock")
-        self.log_path = os.path.join(self.workdir, "qemu.log")
-        self.console_path = os.path.join(self.workdir, "console.log")
-        gdir = guest_dir(flavour)
-        kernel = os.path.join(gdir, "vmlinux" if boot == "pvh" else "bzImage")
-        self.args = [
-            binary or qemu_binary(),
-            "-name", name, "-M", machine, "-nodefaults", "-accel", "tcg",
-            "-m", mem, "-smp", "1", "-display", "none", "-no-reboot",
-            "-kernel", kernel,
-            "-initrd", os.path.join(gdir, "initramfs.cpio"),
-            "-append", f"console=ttyS0 quiet panic=-1 {append}".strip(),
-            "-chardev", f"socket,id=ser0,path={self.serial_path},server=on,wait=off",
-            "-serial", "chardev:ser0",
-            "-device", "vmcoreinfo",
-            "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
-        ]
-        if incoming:
-            self.args += ["-incoming", incoming]
-        self.args += list(extra_args)
-        self.proc = None
-        self.qmp = None
+        self.path = path
+        self.console_path = console_path
+        self.alive = alive          # is the QEMU behind the port running?
+        self.describe = describe    # what to add to an error: its log
         self.lines = queue.Queue()
         self.console = []
-        self._serial = None
+        self._sock = None
 
-    def start(self):
-        log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        try:
-            self.qmp = QMP(self.qmp_path)
-        except Exception:
-            self.proc.wait(timeout=5) if self.proc.poll() is not None else None
-            raise RuntimeError(f"{self.name}: QEMU did not start: {self.qemu_log()}")
-        self._serial = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._serial.connect(self.serial_path)
+    def connect(self, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(self.path)
+                break
+            except OSError:
+                sock.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        self._sock = sock
         threading.Thread(target=self._reader, daemon=True).start()
         return self
 
@@ -155,7 +136,7 @@ class Vm:
         with open(self.console_path, "ab") as con:
             while True:
                 try:
-                    data = self._serial.recv(65536)
+                    data = self._sock.recv(65536)
                 except OSError:
                     return
                 if not data:
@@ -171,13 +152,6 @@ class Vm:
                         self.lines.put(text[idx:])
                         self.console.append(text[idx:])
 
-    def qemu_log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()[-2000:]
-        except OSError:
-            return ""
-
     def expect(self, prefix, timeout=120):
         """Wait for a MEMX- line starting with prefix; MEMX-ERR fails."""
         deadline = time.monotonic() + timeout
@@ -185,13 +159,12 @@ class Vm:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"{self.name}: no '{prefix}' within {timeout}s;"
-                                   f" console: {self.console[-5:]} log: {self.qemu_log()}")
+                                   f" console: {self.console[-5:]} log: {self.describe()}")
             try:
                 line = self.lines.get(timeout=min(left, 1.0))
             except queue.Empty:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.name}: QEMU exited "
-                                       f"({self.proc.returncode}): {self.qemu_log()}")
+                if not self.alive():
+                    raise RuntimeError(f"{self.name}: QEMU exited: {self.describe()}")
                 continue
             if line.startswith("MEMX-ERR"):
                 raise RuntimeError(f"{self.name}: guest error: {line}")
@@ -207,7 +180,7 @@ class Vm:
             return ""
 
     def send(self, command):
-        self._serial.sendall(command.encode() + b"\n")
+        self._sock.sendall(command.encode() + b"\n")
 
     def run(self, command, timeout=300):
         """Send a workload command and wait for its reply."""
@@ -221,6 +194,90 @@ class Vm:
         line = self.run("verify", timeout)
         fields = dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
         return fields.get("status") == "ok", line
+
+    def close(self):
+        if self._sock:
+            self._sock.close()
+
+
+class Vm:
+    """One QEMU process with QMP and a line-oriented serial console."""
+
+    def __init__(self, name, flavour="6.12", mem="1G", boot="pvh",
+                 append="", machine="q35", binary=None, incoming=None,
+                 extra_args=(), workdir=None, defaults=False):
+        self.name = name
+        self.workdir = workdir or tempfile.mkdtemp(prefix=f"memx-{name}-")
+        os.makedirs(self.workdir, exist_ok=True)
+        self.qmp_path = os.path.join(self.workdir, "qmp.sock")
+        self.serial_path = os.path.join(self.workdir, "serial.sock")
+        self.log_path = os.path.join(self.workdir, "qemu.log")
+        self.console_path = os.path.join(self.workdir, "console.log")
+        gdir = guest_dir(flavour)
+        kernel = os.path.join(gdir, "vmlinux" if boot == "pvh" else "bzImage")
+        self.args = [
+            binary or qemu_binary(),
+            "-name", name, "-M", machine, "-accel", "tcg",
+            "-m", mem, "-smp", "1", "-display", "none", "-no-reboot",
+            "-kernel", kernel,
+            "-initrd", os.path.join(gdir, "initramfs.cpio"),
+            "-append", f"console=ttyS0 quiet panic=-1 {append}".strip(),
+            "-chardev", f"socket,id=ser0,path={self.serial_path},server=on,wait=off",
+            "-serial", "chardev:ser0",
+            "-device", "vmcoreinfo",
+            "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+        ]
+        if defaults:
+            # A VM as most users run it: the machine's default devices
+            # (VGA, a NIC) with networking restricted to this host.
+            self.args += ["-nic", "user,model=e1000e,restrict=on"]
+        else:
+            self.args += ["-nodefaults"]
+        if incoming:
+            self.args += ["-incoming", incoming]
+        self.args += list(extra_args)
+        self.proc = None
+        self.qmp = None
+        self.serial = SerialConsole(name, self.serial_path, self.console_path,
+                                    alive=self.running, describe=self.qemu_log)
+
+    def start(self):
+        log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        try:
+            self.qmp = QMP(self.qmp_path)
+        except Exception:
+            self.proc.wait(timeout=5) if self.proc.poll() is not None else None
+            raise RuntimeError(f"{self.name}: QEMU did not start: {self.qemu_log()}")
+        self.serial.connect()
+        return self
+
+    def qemu_log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()[-2000:]
+        except OSError:
+            return ""
+
+    @property
+    def console(self):
+        return self.serial.console
+
+    def expect(self, prefix, timeout=120):
+        return self.serial.expect(prefix, timeout)
+
+    def console_text(self):
+        return self.serial.console_text()
+
+    def send(self, command):
+        self.serial.send(command)
+
+    def run(self, command, timeout=300):
+        return self.serial.run(command, timeout)
+
+    def verify(self, timeout=300):
+        return self.serial.verify(timeout)
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
@@ -245,8 +302,7 @@ class Vm:
                 self.kill()
         if self.qmp:
             self.qmp.close()
-        if self._serial:
-            self._serial.close()
+        self.serial.close()
 
     def cleanup(self, keep=False):
         self.stop()

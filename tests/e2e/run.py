@@ -45,6 +45,9 @@ SCENARIOS = {
     # pages flipping between pattern and almost-pattern (XBZRLE coherence)
     # (flips for 8 s: long enough for many XBZRLE rounds, then converges)
     "pattern-flip": {"setup": ["fill-random 32"], "during": ["flip 32 128 8"]},
+    # the scan-cost bench's large guest: nearly all of 8 GiB freed after use
+    "freed-garbage-8g": {"setup": ["fill-random 64", "free-garbage 7400"],
+                         "during": []},
     # make demo's realistic state: data in use, patterns, a lot freed
     "realistic": {"setup": ["fill-random 128", "fill-pattern 128",
                             "free-garbage 512"],
@@ -190,6 +193,8 @@ def ram_stats(info):
         "free_pages_uniform": ram.get("__org.qemu-memx_free-pages-uniform"),
         "free_page_scans": ram.get("__org.qemu-memx_free-page-scans"),
         "free_page_scan_us": ram.get("__org.qemu-memx_free-page-scan-time-us"),
+        "free_page_scan_max_us": ram.get("__org.qemu-memx_free-page-scan-max-us"),
+        "free_page_scan_bql_us": ram.get("__org.qemu-memx_free-page-scan-bql-us"),
         "skip_blocked": ram.get("__org.qemu-memx_free-page-skip-blocked"),
         "pattern_pages": ram.get(PATTERN_CAP),
         "pattern_bytes_saved": ram.get("__org.qemu-memx_pattern-bytes-saved"),
@@ -211,8 +216,15 @@ def check_skipping(rec, scen, conf, append):
         # Every free page holds 0xaa or zero: all must be sent.
         if not rec["free_pages_uniform"]:
             raise RuntimeError("no free page was kept for its pattern")
-    elif freed and not rec["skipped_pages"]:
-        raise RuntimeError("no free page was skipped")
+    elif freed:
+        # Most of what the guest freed must stay behind; the rest is on
+        # the guest's per-CPU lists, which the scan cannot see yet.
+        freed_mib = sum(int(c.split()[1]) for c in SCENARIOS[scen]["setup"]
+                        if c.startswith("free-garbage"))
+        skipped_mib = (rec["skipped_pages"] or 0) * 4096 / MIB
+        if skipped_mib < 0.5 * freed_mib:
+            raise RuntimeError(f"skipped {skipped_mib:.0f} MiB of the "
+                               f"{freed_mib} MiB freed, expected at least half")
 
 
 def finish(vms, work, ok, log):
@@ -233,7 +245,7 @@ def migrate(args, log):
     append = " ".join(filter(None, (args.append, conf.get("append"))))
     common = dict(flavour=args.kernel, mem=args.mem, boot=args.boot,
                   append=append, machine=args.machine,
-                  extra_args=conf.get("devices", []))
+                  extra_args=conf.get("devices", []), defaults=args.defaults)
     src = Vm("source", workdir=os.path.join(work, "src"), **common)
     dst = None
     rec = {"scenario": scen, "config": args.config, "kernel": args.kernel,
@@ -557,6 +569,13 @@ SUITES = {
          "--kernel", "6.1", "--append", "init_on_free=1"],
         ["migrate", "--scenario", "freed-garbage", "--config", "skip-free-no-vmcoreinfo",
          "--kernel", "6.12"],
+        # as users run VMs: default devices (VGA's RAM in a PCI BAR, a
+        # NIC), and a guest told mem= below its RAM (struct pages only
+        # for what it onlined)
+        ["migrate", "--scenario", "freed-garbage", "--config", "skip-free",
+         "--kernel", "6.12", "--defaults"],
+        ["migrate", "--scenario", "freed-garbage", "--config", "skip-free",
+         "--kernel", "6.1", "--mem", "1280M", "--append", "mem=1G"],
         # struct-page scan vs the guest's own /proc/buddyinfo
         ["introspect", "--kernel", "6.1", "--boot", "bzimage"],
         ["introspect", "--kernel", "6.12", "--boot", "bzimage", "--cpu", "max",
@@ -579,6 +598,8 @@ def parser():
     p.add_argument("--cpu", help="guest CPU model (max: 5-level paging)")
     p.add_argument("--machine", default="q35")
     p.add_argument("--append", default="", help="extra guest kernel command line")
+    p.add_argument("--defaults", action="store_true",
+                   help="keep the machine's default devices (VGA, a NIC)")
     p.add_argument("--transport", choices=["tcp", "unix", "file", "exec"], default="tcp")
     p.add_argument("--case", choices=["cancel", "dest-killed", "dest-refuses",
                                       "damaged-stream", "stock-refuses-pattern"])
@@ -593,6 +614,8 @@ def describe(a):
     if a.action == "migrate":
         extra = f" boot={a.boot}" if a.boot != "pvh" else ""
         extra += f" append='{a.append}'" if a.append else ""
+        extra += f" mem={a.mem}" if a.mem != "1G" else ""
+        extra += " default-devices" if a.defaults else ""
         return f"e2e/migrate {a.scenario} {a.config} kernel={a.kernel} {a.transport}{extra}"
     if a.action in ("fault", "stream-fault"):
         return f"e2e/{a.action} {a.case}"

@@ -14,10 +14,20 @@
  * free and then allocated and written is dirtied again by that write and
  * sent in a later pass; the final pass, with vCPUs stopped, never skips.
  * To re-arm only what is needed (upstream re-arms chunk by chunk as it
- * sends, and on KVM re-arming write-protects), each sync scans twice: a
- * first scan finds the clear_bmap chunks holding pages both dirty and
- * free, only those are re-armed, and a second scan of just those chunks
- * decides which bits to clear.  A chunk not re-armed keeps all its bits.
+ * sends, and on KVM re-arming write-protects), each later sync scans
+ * twice: a first scan finds the clear_bmap chunks holding pages both
+ * dirty and free, only those are re-armed, and a second scan of just
+ * those chunks decides which bits to clear.  A chunk not re-armed keeps
+ * all its bits.  The first sync, where all RAM is dirty and every chunk
+ * would qualify, re-arms all of it and scans once.
+ *
+ * Locking: the scan runs during the bitmap sync, under the BQL, and costs
+ * about one struct page read per guest page.  Reading the free pages'
+ * contents (the poison rule below), one cache miss each, would cost
+ * several times more; it runs after the sync, without the BQL, with the
+ * bitmap mutex held, in the same migration thread, and only if no other
+ * sync came in between (a newer sync may have set bits for pages written
+ * since the scan).
  *
  * First pass: nothing has been sent and the destination reads zero where
  * nothing arrives (upstream's multifd receive side relies on the same), so
@@ -64,6 +74,7 @@
 #include "exec/target_page.h"
 #include "system/hostmem.h"
 #include "hw/misc/vmcoreinfo.h"
+#include "hw/qdev-core.h"
 #include "memdedup/guest-freepages.h"
 #include "migration-ext/free-page-skip.h"
 #include "migration.h"
@@ -109,7 +120,12 @@ typedef struct MemxScan {
     GuestKernelView view;       /* valid when the scan succeeded */
 } MemxScan;
 
-/* Skip statistics of the running (or last) migration; under the BQL. */
+/*
+ * State of the running (or last) migration.  The scan runs in the
+ * migration thread during a bitmap sync, under the BQL; the drop it
+ * decided is applied later by the same thread without the BQL, and only
+ * if no sync came in between.  @reason is also read by query-migrate.
+ */
 static struct {
     uint64_t dirty_sync_seen;
     const char *reason;         /* why the last pass skipped nothing */
@@ -118,6 +134,14 @@ static struct {
     uint64_t *rescan;           /* second scan, of the re-armed chunks */
     uint64_t rescan_words;
     bool warned_not_anonymous;
+
+    /* What the last scan decided, until memx_free_pages_drop_scanned() */
+    MemxRamMap *map;            /* the RAM the stretches below point into */
+    GArray *pending;            /* MemxRearmed stretches to drop from */
+    const uint64_t *decided;    /* free frames, @bitmap or @rescan */
+    uint64_t nr_pfns;
+    uint64_t pending_sync;      /* the dirty_sync_count they belong to */
+    int64_t scan_ns;            /* time the scan held the BQL */
 } memx_skip;
 
 static bool memx_ram_range_cb(Int128 start, Int128 len,
@@ -303,11 +327,6 @@ bool memx_skip_free_pages_caps_check(bool *old_caps, bool *new_caps,
     if (!new_caps[cap]) {
         return true;
     }
-    if (!vmcoreinfo_find()) {
-        error_setg(errp, "Skipping guest-free pages needs -device vmcoreinfo, "
-                   "through which the guest kernel describes itself");
-        return false;
-    }
     if (new_caps[MIGRATION_CAPABILITY_POSTCOPY_RAM]) {
         error_setg(errp, "Skipping guest-free pages is not supported with "
                    "postcopy-ram");
@@ -321,6 +340,21 @@ bool memx_skip_free_pages_caps_check(bool *old_caps, bool *new_caps,
     if (new_caps[MIGRATION_CAPABILITY_BACKGROUND_SNAPSHOT]) {
         error_setg(errp, "Skipping guest-free pages needs dirty page "
                    "tracking, which background-snapshot does not use");
+        return false;
+    }
+    /*
+     * Set with -global migration.x-memx-skip-free-pages=on, the
+     * capability is checked before any device or RAM exists.  What
+     * depends on them is then seen at migration time: the scan reports a
+     * missing vmcoreinfo device as its reason, and every drop skips
+     * blocks that are not anonymous private RAM.
+     */
+    if (!phase_check(PHASE_MACHINE_READY)) {
+        return true;
+    }
+    if (!vmcoreinfo_find()) {
+        error_setg(errp, "Skipping guest-free pages needs -device vmcoreinfo, "
+                   "through which the guest kernel describes itself");
         return false;
     }
     /*
@@ -406,66 +440,117 @@ static void memx_rearm_candidates(const MemxRamRange *r, const uint64_t *free,
     }
 }
 
-uint64_t memx_free_pages_drop_dirty(MemxRearmDirtyFn *rearm)
+void memx_free_pages_scan_dirty(MemxRearmDirtyFn *rearm)
 {
     uint64_t sync = stat64_get(&mig_stats.dirty_sync_count);
-    FreePageSkipStats skip = { 0 };
     GuestFreePageStats rescan_stats = { 0 };
-    g_autoptr(GArray) rearmed = g_array_new(false, false, sizeof(MemxRearmed));
     g_autoptr(GArray) guest = g_array_new(false, false,
                                           sizeof(GuestRamRange));
-    g_autofree MemxRamMap *map = g_new(MemxRamMap, 1);
+    MemxRamMap *map;
     MemxScan scan = { 0 };
-    uint64_t dropped = 0;
-    const char *why;
-    int64_t t0 = get_clock(), spent;
+    const char *why, *reason = NULL;
+    int64_t t0 = get_clock();
+    /* The bulk pass: every page is dirty and none was sent yet. */
+    bool first_pass = sync == 1;
 
     assert(bql_locked());
     if (sync < memx_skip.dirty_sync_seen || sync <= 1) {
-        memx_skip.reason = NULL;    /* a new migration */
+        qatomic_set(&memx_skip.reason, NULL);     /* a new migration */
         memx_skip.warned_not_anonymous = false;
     }
     memx_skip.dirty_sync_seen = sync;
+    if (!memx_skip.map) {
+        memx_skip.map = g_new(MemxRamMap, 1);
+        memx_skip.pending = g_array_new(false, false, sizeof(MemxRearmed));
+    }
+    map = memx_skip.map;
+    g_array_set_size(memx_skip.pending, 0);
+    memx_skip.pending_sync = 0;     /* nothing to drop unless decided */
 
     memx_ram_map_build(map);
+    if (first_pass) {
+        /*
+         * Every chunk would qualify: re-arm all droppable RAM up front
+         * and let one scan decide.
+         */
+        for (size_t i = 0; i < map->n; i++) {
+            const MemxRamRange *r = &map->range[i];
+            MemxRearmed all = { .guest = { r->start, r->end }, .range = r };
+
+            if (memx_block_droppable(r->block)) {
+                rearm(r->block, r->offset >> TARGET_PAGE_BITS,
+                      (r->end - r->start) >> TARGET_PAGE_BITS);
+                g_array_append_val(memx_skip.pending, all);
+            }
+        }
+    }
     if (!memx_scan_guest(map, &scan, &memx_skip.bitmap,
                          &memx_skip.bitmap_words)) {
-        if (memx_skip.reason != scan.reason) {
-            warn_report("Not skipping guest-free pages: %s", scan.reason);
-        }
-        memx_skip.reason = scan.reason;
-        return 0;
+        reason = scan.reason;
+        goto out;
     }
-    memx_skip.reason = NULL;
+    memx_skip.decided = scan.bitmap;
+    if (!first_pass) {
+        for (size_t i = 0; i < map->n; i++) {
+            if (memx_block_droppable(map->range[i].block)) {
+                memx_rearm_candidates(&map->range[i], scan.bitmap,
+                                      scan.nr_pfns, rearm, memx_skip.pending);
+            }
+        }
+        for (size_t i = 0; i < memx_skip.pending->len; i++) {
+            g_array_append_val(guest, g_array_index(memx_skip.pending,
+                                                    MemxRearmed, i).guest);
+        }
+        /* Re-armed: now read what decides the bits. */
+        memx_bitmap_zeroed(&memx_skip.rescan, &memx_skip.rescan_words,
+                           scan.nr_pfns);
+        if (guest->len &&
+            !guest_free_pages_scan(&scan.view, (GuestRamRange *)guest->data,
+                                   guest->len, memx_skip.rescan,
+                                   scan.nr_pfns, &rescan_stats, &why)) {
+            reason = why;
+            goto out;
+        }
+        memx_skip.decided = memx_skip.rescan;
+    }
+    memx_skip.nr_pfns = scan.nr_pfns;
+    memx_skip.pending_sync = sync;
 
-    for (size_t i = 0; i < map->n; i++) {
-        if (memx_block_droppable(map->range[i].block)) {
-            memx_rearm_candidates(&map->range[i], scan.bitmap, scan.nr_pfns,
-                                  rearm, rearmed);
-        }
+out:
+    if (reason && reason != memx_skip.reason) {
+        warn_report("Not skipping guest-free pages: %s", reason);
     }
-    for (size_t i = 0; i < rearmed->len; i++) {
-        g_array_append_val(guest,
-                           g_array_index(rearmed, MemxRearmed, i).guest);
+    qatomic_set(&memx_skip.reason, reason);
+    memx_skip.scan_ns = get_clock() - t0;
+    stat64_add(&mig_stats.memx_free_pages_scan_ns, memx_skip.scan_ns);
+    stat64_add(&mig_stats.memx_free_pages_scan_bql_ns, memx_skip.scan_ns);
+    if (memx_skip.scan_ns > stat64_get(&mig_stats.memx_free_pages_scan_max_ns)) {
+        stat64_set(&mig_stats.memx_free_pages_scan_max_ns, memx_skip.scan_ns);
     }
-    /* Re-armed: now read what decides the bits. */
-    memx_bitmap_zeroed(&memx_skip.rescan, &memx_skip.rescan_words,
-                       scan.nr_pfns);
-    if (guest->len &&
-        !guest_free_pages_scan(&scan.view, (GuestRamRange *)guest->data,
-                               guest->len, memx_skip.rescan, scan.nr_pfns,
-                               &rescan_stats, &why)) {
-        memx_skip.reason = why;
-        warn_report("Not skipping guest-free pages: %s", why);
+}
+
+uint64_t memx_free_pages_drop_scanned(void)
+{
+    uint64_t sync = stat64_get(&mig_stats.dirty_sync_count);
+    FreePageSkipStats skip = { 0 };
+    uint64_t dropped = 0;
+    int64_t t0 = get_clock();
+
+    /*
+     * A drop decided before the latest sync would clear bits that sync
+     * set for pages the guest has written since: never apply it.
+     */
+    if (!memx_skip.pending_sync || memx_skip.pending_sync != sync) {
         return 0;
     }
-    for (size_t i = 0; i < rearmed->len; i++) {
-        const MemxRearmed *a = &g_array_index(rearmed, MemxRearmed, i);
+    memx_skip.pending_sync = 0;
+    for (size_t i = 0; i < memx_skip.pending->len; i++) {
+        const MemxRearmed *a = &g_array_index(memx_skip.pending,
+                                              MemxRearmed, i);
         const MemxRamRange *r = a->range;
-        uint64_t first_pfn = a->guest.start >> TARGET_PAGE_BITS;
 
-        dropped += free_page_skip_range(memx_skip.rescan, scan.nr_pfns,
-                                        first_pfn,
+        dropped += free_page_skip_range(memx_skip.decided, memx_skip.nr_pfns,
+                                        a->guest.start >> TARGET_PAGE_BITS,
                                         (a->guest.end - a->guest.start) >>
                                         TARGET_PAGE_BITS,
                                         r->host + (a->guest.start - r->start),
@@ -474,20 +559,17 @@ uint64_t memx_free_pages_drop_dirty(MemxRearmDirtyFn *rearm)
                                          r->start) >> TARGET_PAGE_BITS,
                                         sync == 1, &skip);
     }
-    spent = get_clock() - t0;
     stat64_add(&mig_stats.memx_free_pages_skipped, skip.skipped);
     stat64_add(&mig_stats.memx_free_pages_uniform, skip.kept_uniform);
     stat64_add(&mig_stats.memx_free_pages_scans, 1);
-    stat64_add(&mig_stats.memx_free_pages_scan_ns, spent);
-    if (spent > stat64_get(&mig_stats.memx_free_pages_scan_max_ns)) {
-        stat64_set(&mig_stats.memx_free_pages_scan_max_ns, spent);
-    }
+    stat64_add(&mig_stats.memx_free_pages_scan_ns, get_clock() - t0);
     return dropped;
 }
 
 void memx_free_pages_fill_stats(MigrationStats *stats)
 {
     uint64_t skipped = stat64_get(&mig_stats.memx_free_pages_skipped);
+    const char *reason;
 
     if (!migrate_memx_skip_free_pages()) {
         return;
@@ -505,12 +587,15 @@ void memx_free_pages_fill_stats(MigrationStats *stats)
     stats->has___org_qemu_memx_free_page_scan_time_us = true;
     stats->__org_qemu_memx_free_page_scan_time_us =
         stat64_get(&mig_stats.memx_free_pages_scan_ns) / SCALE_US;
+    stats->has___org_qemu_memx_free_page_scan_bql_us = true;
+    stats->__org_qemu_memx_free_page_scan_bql_us =
+        stat64_get(&mig_stats.memx_free_pages_scan_bql_ns) / SCALE_US;
     stats->has___org_qemu_memx_free_page_scan_max_us = true;
     stats->__org_qemu_memx_free_page_scan_max_us =
         stat64_get(&mig_stats.memx_free_pages_scan_max_ns) / SCALE_US;
-    if (memx_skip.reason) {
-        stats->__org_qemu_memx_free_page_skip_blocked =
-            g_strdup(memx_skip.reason);
+    reason = qatomic_read(&memx_skip.reason);
+    if (reason) {
+        stats->__org_qemu_memx_free_page_skip_blocked = g_strdup(reason);
     }
 }
 

@@ -21,14 +21,21 @@ typedef void MemxRearmDirtyFn(RAMBlock *block, unsigned long start,
                               unsigned long npages);
 
 /*
- * Drop from the migration bitmaps the dirty pages the guest holds free,
- * except those whose content is uniform (zero or a pattern), and return
- * how many were dropped.  Dirty tracking of each chunk that holds such
- * pages is re-armed through @rearm before the pages are read again.
- * Call with the BQL, the RCU read lock and the bitmap mutex held, right
- * after a bitmap sync.
+ * Right after a (not final) bitmap sync: find the pages the guest holds
+ * free, re-arming dirty tracking through @rearm for each chunk holding
+ * dirty free pages before the pages that decide its bits are read.  Call
+ * with the BQL, the RCU read lock and the bitmap mutex held.
  */
-uint64_t memx_free_pages_drop_dirty(MemxRearmDirtyFn *rearm);
+void memx_free_pages_scan_dirty(MemxRearmDirtyFn *rearm);
+
+/*
+ * Later, from the same thread, without the BQL but with the RCU read lock
+ * and the bitmap mutex: drop from the migration bitmaps the dirty pages
+ * that scan found free, except those whose content is uniform (zero or a
+ * pattern), and return how many were dropped.  Does nothing if another
+ * sync ran since the scan.
+ */
+uint64_t memx_free_pages_drop_scanned(void);
 
 /* Fill query-migrate's free-page members. */
 void memx_free_pages_fill_stats(MigrationStats *stats);

@@ -28,6 +28,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/error-report.h"
 #include "qapi/error.h"
 #include "exec/ramblock.h"
 #include "exec/target_page.h"
@@ -51,6 +52,38 @@ bool memx_pattern_pages_caps_check(bool *old_caps, bool *new_caps,
         return false;
     }
     return true;
+}
+
+/* What the incoming stream's configuration section said; main thread. */
+static bool memx_pattern_incoming;
+
+bool memx_pattern_pages_check_incoming(bool source_sends)
+{
+    bool local = migrate_memx_pattern_pages();
+
+    memx_pattern_incoming = source_sends;
+    /*
+     * Precopy, postcopy and file streams mark each pattern page with its
+     * own flag, so a qemu-memx destination decodes them whether or not
+     * its capability is set (as it decodes zero pages).  Multifd packets
+     * are sized by the capability before the stream starts, so with
+     * multifd both sides must agree.
+     */
+    if (migrate_multifd() && source_sends != local) {
+        error_report("Capability __org.qemu-memx_pattern-pages is %s, but "
+                     "the source has it %s: with multifd it sizes packets "
+                     "and must match before incoming starts (set it with "
+                     "migrate-set-capabilities, or -global "
+                     "migration.x-memx-pattern-pages=on)",
+                     local ? "on" : "off", source_sends ? "on" : "off");
+        return false;
+    }
+    return true;
+}
+
+bool memx_pattern_pages_accepted(void)
+{
+    return migrate_memx_pattern_pages() || memx_pattern_incoming;
 }
 
 bool memx_pattern_page_detect(const void *page, uint8_t *value)

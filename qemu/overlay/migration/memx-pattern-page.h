@@ -18,6 +18,16 @@ bool memx_pattern_pages_caps_check(bool *old_caps, bool *new_caps,
                                    Error **errp);
 
 /*
+ * Incoming side, from the stream's configuration section: whether the
+ * source sends pattern pages.  Returns false, with the reason reported,
+ * when this destination cannot decode what the source sends.
+ */
+bool memx_pattern_pages_check_incoming(bool source_sends);
+
+/* Incoming side: whether a pattern page in the stream may be decoded. */
+bool memx_pattern_pages_accepted(void);
+
+/*
  * If the capability is on and @page (the target page size) is one
  * non-zero 8-byte value repeated, store that value's bytes in @value and
  * return true.  All-zero pages are left to zero-page handling.

@@ -7,7 +7,10 @@
  * precopy, multifd and to a file, then compares every byte of that
  * region between source and destination and checks the pattern-page
  * count in query-migrate.  Also checks negotiation: a destination with
- * the capability off refuses the stream, and mapped-ram is refused.
+ * the capability off decodes a precopy stream anyway (libvirt gives no
+ * chance to set it there), refuses a multifd one, whose packets the
+ * capability sizes, unless set, also as -global
+ * migration.x-memx-pattern-pages=on; mapped-ram is refused.
  *
  * Guest-free page skipping (__org.qemu-memx_skip-free-pages): the
  * boot-block guest, which is not Linux and never sends VMCOREINFO, must
@@ -203,11 +206,39 @@ static void test_pattern_file(void)
     test_file_common(&args, true);
 }
 
-/* Capability on at the source only: the destination must refuse. */
+/*
+ * Capability on at the source only, as when libvirt starts the
+ * destination (restore, migrate): a qemu-memx destination decodes the
+ * pattern pages all the same.
+ */
 static void *hook_start_src_only(QTestState *from, QTestState *to)
 {
     migrate_set_capability(from, CAP, true);
     write_region(from);
+    migrate_incoming_qmp(to, "tcp:127.0.0.1:0", NULL, "{}");
+    return NULL;
+}
+
+static void test_pattern_dst_without_capability(void)
+{
+    MigrateCommon args = {
+        .listen_uri = "defer",
+        .start_hook = hook_start_src_only,
+        .end_hook = hook_end_compare,
+    };
+
+    test_precopy_common(&args);
+}
+
+/* With multifd the capability sizes packets: a mismatch is refused. */
+static void *hook_start_multifd_src_only(QTestState *from, QTestState *to)
+{
+    migrate_set_capability(from, CAP, true);
+    write_region(from);
+    migrate_set_parameter_int(from, "multifd-channels", 2);
+    migrate_set_parameter_int(to, "multifd-channels", 2);
+    migrate_set_capability(from, "multifd", true);
+    migrate_set_capability(to, "multifd", true);
     /* keep the destination alive to read its error */
     migrate_incoming_qmp(to, "tcp:127.0.0.1:0", NULL,
                          "{ 'exit-on-error': false }");
@@ -236,13 +267,39 @@ static void hook_end_check_refusal(QTestState *from, QTestState *to,
     qobject_unref(rsp);
 }
 
-static void test_pattern_dst_without_capability(void)
+static void test_pattern_multifd_dst_without_capability(void)
 {
     MigrateCommon args = {
         .listen_uri = "defer",
-        .start_hook = hook_start_src_only,
+        .start_hook = hook_start_multifd_src_only,
         .end_hook = hook_end_check_refusal,
         .result = MIG_TEST_FAIL,
+    };
+
+    test_precopy_common(&args);
+}
+
+/*
+ * The migration object property: -global on the destination's command
+ * line, as libvirt's <qemu:commandline> passes it, with no QMP set.
+ */
+static void *hook_start_multifd_global(QTestState *from, QTestState *to)
+{
+    migrate_set_capability(from, CAP, true);
+    write_region(from);
+    return migrate_hook_start_precopy_tcp_multifd_common(from, to, "none");
+}
+
+static void test_pattern_multifd_global(void)
+{
+    MigrateCommon args = {
+        .start = {
+            .opts_target = "-global migration.x-memx-pattern-pages=on",
+        },
+        .listen_uri = "defer",
+        .start_hook = hook_start_multifd_global,
+        .end_hook = hook_end_compare,
+        .live = true,
     };
 
     test_precopy_common(&args);
@@ -809,6 +866,11 @@ int main(int argc, char **argv)
         migration_test_add(
             "/migration/memx/pattern-pages/dst-without-capability",
             test_pattern_dst_without_capability);
+        migration_test_add(
+            "/migration/memx/pattern-pages/multifd-dst-without-capability",
+            test_pattern_multifd_dst_without_capability);
+        migration_test_add("/migration/memx/pattern-pages/multifd-global",
+                           test_pattern_multifd_global);
         migration_test_add("/migration/memx/pattern-pages/refuses-mapped-ram",
                            test_pattern_refuses_mapped_ram);
         migration_test_add("/migration/memx/pattern-pages/xbzrle-cache",
