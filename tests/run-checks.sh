@@ -169,6 +169,10 @@ suite_e2e() {
     run_tap "e2e/suite check" "$logs/e2e.log" \
         "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/e2e/run.py" suite check
     grep -E '^(ok|not ok) ' "$logs/e2e.log" | sed 's/^/      /'
+    # libvirt as the client: virsh save/restore with our capabilities
+    run_tap "e2e/libvirt save+restore" "$logs/e2e-libvirt.log" \
+        "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/e2e/libvirt_save_restore.py"
+    grep -E '^(ok|not ok) ' "$logs/e2e-libvirt.log" | sed 's/^/      /'
 }
 
 suites=("$@")
