@@ -352,48 +352,74 @@ def migrate(args, log):
 
 
 def fault(args, log):
-    """A migration that fails must leave the source running, data intact."""
+    """A migration that fails must leave the source running, data intact;
+    with --memx, skip-free and pattern pages are on, and cancel-retry
+    migrates again after the cancel, verified on the destination."""
     work = tempfile.mkdtemp(prefix="memx-fault-")
     common = dict(flavour=args.kernel, mem=args.mem, boot=args.boot,
                   append=args.append)
+    caps = {SKIP_CAP: True, PATTERN_CAP: True} if args.memx else {}
     src = Vm("source", workdir=os.path.join(work, "src"), machine="q35", **common)
-    dst = None
+    vms = [src]
     ok = False
     try:
         boot(src, "freed-garbage")
+        src.run("fill-pattern 128")
         port = free_tcp_port()
         # Slow enough that the migration is surely still running.
-        set_migration(src, {}, {"max-bandwidth": 64 * MIB})
+        set_migration(src, caps, {"max-bandwidth": 64 * MIB})
         machine = "pc" if args.case == "dest-refuses" else "q35"
         dst = Vm("destination", workdir=os.path.join(work, "dst"),
                  machine=machine, incoming="defer", **common)
-        dst.start()
+        vms.append(dst.start())
         dst.qmp.cmd("migrate-incoming", {"uri": f"tcp:127.0.0.1:{port}"})
         src.qmp.cmd("migrate", {"uri": f"tcp:127.0.0.1:{port}"})
-        if args.case in ("cancel", "dest-killed"):
+        if args.case in ("cancel", "dest-killed", "cancel-retry"):
             deadline = time.monotonic() + 60
             while src.qmp.cmd("query-migrate").get("ram", {}).get("transferred", 0) < 32 * MIB:
                 if time.monotonic() > deadline:
                     raise TimeoutError("migration made no progress")
                 time.sleep(0.1)
-            if args.case == "cancel":
-                src.qmp.cmd("migrate_cancel")
-            else:
+            if args.case == "dest-killed":
                 dst.kill()
+            else:
+                src.qmp.cmd("migrate_cancel")
         info = wait_migration(src, timeout=120)
-        expect = "cancelled" if args.case == "cancel" else "failed"
+        expect = "failed" if args.case in ("dest-killed", "dest-refuses") else "cancelled"
         if info["status"] != expect:
             raise RuntimeError(f"migration ended {info['status']}, expected {expect}")
         wait_status(src, ("running",))
         good, line = src.verify()
         if not good:
             raise RuntimeError(f"source data damaged: {line}")
-        log(f"# fault {args.case}: source {src.status()}, "
-            f"error '{info.get('error-desc', '')}'; {line}")
+        log(f"# fault {args.case}{' (memx)' if args.memx else ''}: source "
+            f"{src.status()}, error '{info.get('error-desc', '')}'; {line}")
+        if args.case == "cancel-retry":
+            dst.stop()
+            port = free_tcp_port()
+            set_migration(src, {}, DEFAULT_PARAMS)
+            dst = Vm("destination2", workdir=os.path.join(work, "dst2"),
+                     machine="q35", incoming="defer", **common)
+            vms.append(dst.start())
+            dst.qmp.cmd("migrate-incoming", {"uri": f"tcp:127.0.0.1:{port}"})
+            src.qmp.cmd("migrate", {"uri": f"tcp:127.0.0.1:{port}"})
+            info = wait_migration(src)
+            if info["status"] != "completed":
+                raise RuntimeError(f"retry {info['status']}: {info.get('error-desc')}")
+            rec = ram_stats(info)
+            if args.memx and not (rec["skipped_pages"] and rec["pattern_pages"]):
+                raise RuntimeError(f"retry skipped {rec['skipped_pages']} and sent "
+                                   f"{rec['pattern_pages']} pattern pages; expected both")
+            wait_status(dst, ("running",))
+            good, line = dst.verify()
+            if not good:
+                raise RuntimeError(f"destination verification after retry failed: {line}")
+            log(f"# retry: {rec['transferred_mib']:.1f} MiB, {rec['skipped_pages']} "
+                f"skipped, {rec['pattern_pages']} pattern pages; {line}")
         ok = True
-        return {"case": args.case, "verified": True}
+        return {"case": args.case, "memx": args.memx, "verified": True}
     finally:
-        finish((src, dst), work, ok, log)
+        finish(vms, work, ok, log)
 
 
 def dumpstat_binary():
@@ -572,6 +598,9 @@ SUITES = {
         ["fault", "--case", "cancel"],
         ["fault", "--case", "dest-killed"],
         ["fault", "--case", "dest-refuses"],
+        ["fault", "--case", "cancel", "--memx"],
+        ["fault", "--case", "dest-killed", "--memx"],
+        ["fault", "--case", "cancel-retry", "--memx"],
         ["interop", "--direction", "from-stock"],
         ["interop", "--direction", "to-stock"],
         # pattern pages
@@ -639,7 +668,9 @@ def parser():
     p.add_argument("--defaults", action="store_true",
                    help="keep the machine's default devices (VGA, a NIC)")
     p.add_argument("--transport", choices=["tcp", "unix", "file", "exec"], default="tcp")
-    p.add_argument("--case", choices=["cancel", "dest-killed", "dest-refuses",
+    p.add_argument("--memx", action="store_true",
+                   help="fault: with skip-free and pattern pages on")
+    p.add_argument("--case", choices=["cancel", "dest-killed", "dest-refuses", "cancel-retry",
                                       "damaged-stream", "stock-refuses-pattern"])
     p.add_argument("--direction", choices=["to-stock", "from-stock"])
     p.add_argument("--json", help="append result records to this file")
@@ -656,7 +687,7 @@ def describe(a):
         extra += " default-devices" if a.defaults else ""
         return f"e2e/migrate {a.scenario} {a.config} kernel={a.kernel} {a.transport}{extra}"
     if a.action in ("fault", "stream-fault"):
-        return f"e2e/{a.action} {a.case}"
+        return f"e2e/{a.action} {a.case}{' memx' if a.memx else ''}"
     if a.action == "introspect":
         return (f"e2e/introspect kernel={a.kernel} boot={a.boot} mem={a.mem}"
                 f"{' cpu=' + a.cpu if a.cpu else ''}")
