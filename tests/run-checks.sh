@@ -210,6 +210,9 @@ if [ ${#failures[@]} -gt 0 ]; then
     echo "Failures:"
     printf '  %s\n' "${failures[@]}"
 fi
+if ls "$build"/guest/*/kernel-release >/dev/null 2>&1; then
+    echo "guest kernels: $(cat "$build"/guest/*/kernel-release | tr '\n' ' ')"
+fi
 echo "qemu-memx check finished in $((SECONDS - t0))s"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

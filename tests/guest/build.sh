@@ -1,7 +1,7 @@
 #!/bin/bash
 # Builds the qemu-memx test guests from Debian packages ('make guest').
 #
-# For each kernel flavour:
+# For each kernel flavour, at the version pinned in tests/guest/KERNELS:
 #   6.1    bookworm's linux-image-amd64
 #   6.12   bookworm-backports' linux-image-amd64
 # it downloads the kernel package with 'apt-get download' (cached outside
@@ -48,11 +48,23 @@ if [ ! -x "$workload" ] || [ "$here/memx-workload.c" -nt "$workload" ]; then
     mv "$workload.tmp" "$workload"
 fi
 
+# The pinned package=version of flavour $1 (tests/guest/KERNELS), or, if
+# apt no longer has that version, the newest one with a loud warning.
 kernel_package() {
-    local target=()
+    local target=() pkg ver newest
     [ "$1" = 6.12 ] && target=(-t bookworm-backports)
-    apt-cache depends "${target[@]}" linux-image-amd64 2>/dev/null |
-        awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
+    read -r pkg ver < <(awk -v f="$1" '$1 == f { print $2, $3 }' "$here/KERNELS")
+    if [ -n "$pkg" ] && apt-cache madison "$pkg" 2>/dev/null |
+            awk -F'|' '{ gsub(/ /, "", $2); print $2 }' | grep -qxF "$ver"; then
+        echo "$pkg=$ver"
+        return
+    fi
+    newest=$(apt-cache depends "${target[@]}" linux-image-amd64 2>/dev/null |
+             awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+    [ -n "$newest" ] || return 0
+    echo "qemu-memx: WARNING: guest kernel $pkg $ver (tests/guest/KERNELS) is" \
+         "no longer in the archive; using $newest instead. Update the pin." >&2
+    echo "$newest"
 }
 
 for fl in "${flavours[@]}"; do
@@ -61,13 +73,19 @@ for fl in "${flavours[@]}"; do
     6.12) mods=$modules_6_12; rel=bookworm-backports; target_suffix=/bookworm-backports ;;
     *) die "unknown guest flavour '$fl' (have: 6.1 6.12)" ;;
     esac
-    pkg=$(kernel_package "$fl")
-    [ -n "$pkg" ] || die "apt knows no linux-image-amd64 for $rel; is the \
+    spec=$(kernel_package "$fl")
+    [ -n "$spec" ] || die "apt knows no linux-image-amd64 for $rel; is the \
 bookworm-backports entry present (./configure adds it) and apt-get update done?"
-    deb=$(ls "$cache/${pkg}_"*.deb 2>/dev/null | head -n1 || true)
+    pkg=${spec%%=*}
+    ver=${spec#*=}
+    [ "$ver" != "$spec" ] || ver=
+    # a .deb file name carries the version with ':' as '%3a'
+    deb=$(ls "$cache/${pkg}_${ver:+${ver//:/%3a}_}"*.deb 2>/dev/null | head -n1 || true)
     if [ -z "$deb" ]; then
-        note "downloading $pkg ($rel)"
-        (cd "$cache" && apt-get download -q "$pkg${target_suffix:-}" >"$cache/download.log" 2>&1) || {
+        note "downloading $pkg ${ver:-(newest)} ($rel)"
+        what=$pkg${target_suffix:-}
+        [ -z "$ver" ] || what=$pkg=$ver
+        (cd "$cache" && apt-get download -q "$what" >"$cache/download.log" 2>&1) || {
             tail -n 5 "$cache/download.log" >&2
             die "apt-get download $pkg failed"
         }
