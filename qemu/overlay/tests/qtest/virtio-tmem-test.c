@@ -393,7 +393,11 @@ static void send_outside(QVirtioTmem *t, QGuestAllocator *alloc,
             done = true;
         } else if (qvirtqueue_get_buf(t->qts, t->vq, &desc_idx, &used_len)) {
             g_assert_cmpint(desc_idx, ==, head);
-            /* completed: a status was written */
+            /*
+             * completed: an error status was written; a page from outside
+             * RAM is never stored
+             */
+            g_assert_cmpint(qtest_readb(t->qts, st_gpa), >, QVIRTIO_TMEM_S_OK);
             g_assert_cmpint(qtest_readb(t->qts, st_gpa), <=,
                             QVIRTIO_TMEM_S_UNSUPPORTED);
             done = true;
