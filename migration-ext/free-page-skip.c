@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "memdedup/page-classify.h"
+#include "memdedup/classify/page-classify.h"
 #include "migration-ext/free-page-skip.h"
 
 #define LONG_BITS (sizeof(unsigned long) * CHAR_BIT)

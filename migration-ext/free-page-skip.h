@@ -3,12 +3,12 @@
  * migrated because the guest kernel holds them free.
  *
  * The caller has scanned the guest's free lists into a bitmap (see
- * memdedup/guest-freepages.h) after re-arming dirty tracking, and hands
- * over one RAM range at a time with its migration dirty bitmap.  A free
- * page is dropped from the dirty bitmap unless its content is uniform: a
- * zeroed (init_on_free) or poisoned (page_poison, 0xaa) free page must
- * arrive intact, since the guest may check it on allocation, so it stays
- * dirty and travels as a zero or pattern page.
+ * memdedup/introspect/guest-freepages.h) after re-arming dirty
+ * tracking, and hands over one RAM range at a time with its migration
+ * dirty bitmap.  A free page is dropped from the dirty bitmap unless its
+ * content is uniform: a zeroed (init_on_free) or poisoned (page_poison,
+ * 0xaa) free page must arrive intact, since the guest may check it on
+ * allocation, so it stays dirty and travels as a zero or pattern page.
  *
  * Copyright (c) 2026 qemu-memx developers
  * SPDX-License-Identifier: GPL-2.0-or-later

@@ -8,7 +8,7 @@
  */
 
 #include "memdedup/tmem/tmem-pool-internal.h"
-#include "memdedup/page-classify.h"
+#include "memdedup/classify/page-classify.h"
 
 int tmem_client_foreach_persistent_page(TmemClient *c, TmemPageFn fn,
                                         void *opaque)

@@ -16,7 +16,7 @@
  */
 
 #include "memdedup/tmem/tmem-pool-internal.h"
-#include "memdedup/page-classify.h"
+#include "memdedup/classify/page-classify.h"
 
 /* ---- the pool's tables ---- */
 

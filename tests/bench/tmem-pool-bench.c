@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "memdedup/page-classify.h"
+#include "memdedup/classify/page-classify.h"
 #include "memdedup/tmem/tmem-pool.h"
 
 #define PG TMEM_PAGE_SIZE

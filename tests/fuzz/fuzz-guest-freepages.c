@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "memdedup/guest-freepages.h"
+#include "memdedup/introspect/guest-freepages.h"
 
 #define MAX_NOTE 4096
 #define MAX_RAM (256 * 1024)

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "memdedup/page-classify.h"
+#include "memdedup/classify/page-classify.h"
 #include "memdedup/tmem/tmem-pool.h"
 #include "memdedup/tmem/tmem-proto.h"
 

@@ -29,8 +29,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "memdedup/guest-freepages.h"
-#include "memdedup/page-classify.h"
+#include "memdedup/introspect/guest-freepages.h"
+#include "memdedup/classify/page-classify.h"
 
 #define MAX_SEGMENTS 64
 

@@ -13,7 +13,7 @@
 #include <glib.h>
 #include <string.h>
 
-#include "memdedup/guest-freepages.h"
+#include "memdedup/introspect/guest-freepages.h"
 
 #define RAM_SIZE (64ULL << 20)          /* 64 MiB of guest RAM */
 #define NR_PFNS (RAM_SIZE >> 12)

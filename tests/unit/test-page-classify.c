@@ -1,8 +1,8 @@
 /*
- * Unit tests for memdedup/page-classify: zero / pattern / other decisions,
- * including the edge cases a fast classifier is most likely to get wrong
- * (a difference in the very last byte, in each 64-byte block's tail,
- * unaligned buffers, odd lengths) and the fill/classify round trip.
+ * Unit tests for memdedup/classify/page-classify: zero / pattern / other
+ * decisions, including the edge cases a fast classifier is most likely to
+ * get wrong (a difference in the very last byte, in each 64-byte block's
+ * tail, unaligned buffers, odd lengths) and the fill/classify round trip.
  *
  * Copyright (c) 2026 qemu-memx developers
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -11,7 +11,7 @@
 #include <glib.h>
 #include <string.h>
 
-#include "memdedup/page-classify.h"
+#include "memdedup/classify/page-classify.h"
 
 #define PAGE 4096
 

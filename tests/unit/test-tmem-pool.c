@@ -12,7 +12,7 @@
 #include <glib.h>
 #include <string.h>
 
-#include "memdedup/page-classify.h"
+#include "memdedup/classify/page-classify.h"
 #include "memdedup/tmem/tmem-pool.h"
 #include "memdedup/tmem/tmem-proto.h"
 

@@ -1,8 +1,8 @@
 /*
- * Unit tests for memdedup/vmcoreinfo: the notes of real Debian 6.1 and
- * 6.12 guests (tests/unit/data, recorded from dump-guest-memory of the
- * test guests: PVH, KASLR bzImage, 5-level paging with RAM above 4 GiB),
- * and every way a hostile or unexpected note must be refused.
+ * Unit tests for memdedup/introspect/vmcoreinfo: the notes of real Debian
+ * 6.1 and 6.12 guests (tests/unit/data, recorded from dump-guest-memory of
+ * the test guests: PVH, KASLR bzImage, 5-level paging with RAM above
+ * 4 GiB), and every way a hostile or unexpected note must be refused.
  *
  * Copyright (c) 2026 qemu-memx developers
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -11,7 +11,7 @@
 #include <glib.h>
 #include <string.h>
 
-#include "memdedup/vmcoreinfo.h"
+#include "memdedup/introspect/vmcoreinfo.h"
 
 static char *load_fixture(const char *name, gsize *len)
 {

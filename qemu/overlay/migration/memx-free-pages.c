@@ -75,7 +75,7 @@
 #include "system/hostmem.h"
 #include "hw/misc/vmcoreinfo.h"
 #include "hw/qdev-core.h"
-#include "memdedup/guest-freepages.h"
+#include "memdedup/introspect/guest-freepages.h"
 #include "migration-ext/free-page-skip.h"
 #include "migration.h"
 #include "migration-stats.h"

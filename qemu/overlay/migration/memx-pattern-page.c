@@ -20,8 +20,10 @@
  * destination without it fails early; with it off, the stream and the
  * multifd packet size are exactly upstream's.
  *
- * Classification is memdedup/page-classify.c, shared with the tmem pool
- * and the dedup scanner and unit-tested on its own.
+ * Classification is memdedup/classify/page-classify.c, shared with the
+ * tmem pool and the dedup scanner; the multifd sender's normal | pattern
+ * split is migration-ext/pattern-pages.c.  Both are unit-tested on their
+ * own.
  *
  * Copyright (c) 2026 qemu-memx developers
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -32,7 +34,8 @@
 #include "qapi/error.h"
 #include "exec/ramblock.h"
 #include "exec/target_page.h"
-#include "memdedup/page-classify.h"
+#include "memdedup/classify/page-classify.h"
+#include "migration-ext/pattern-pages.h"
 #include "migration.h"
 #include "migration-stats.h"
 #include "options.h"
@@ -118,38 +121,23 @@ uint32_t memx_multifd_packet_extra_len(void)
            sizeof(uint64_t) * multifd_ram_page_count() : 0;
 }
 
+/* pattern_pages_partition() takes the offsets as uintptr_t */
+QEMU_BUILD_BUG_ON(sizeof(ram_addr_t) != sizeof(uintptr_t));
+
 void memx_multifd_send_pattern_detect(MultiFDPages_t *pages)
 {
-    RAMBlock *rb = pages->block;
-    uint32_t page_size = multifd_ram_page_size();
-    int i = 0;
-    int j = pages->normal_num - 1;
+    uint32_t normal;
 
     pages->memx_pattern_num = 0;
     if (!migrate_memx_pattern_pages()) {
         return;
     }
-    /* Partition [0, normal_num) into normal | pattern, keeping values. */
-    while (i <= j) {
-        ram_addr_t offset = pages->offset[i];
-        uint64_t pattern;
-
-        if (page_classify(rb->host + offset, page_size, &pattern) !=
-            PAGE_CLASS_PATTERN) {
-            i++;
-            continue;
-        }
-        pages->offset[i] = pages->offset[j];
-        pages->offset[j] = offset;
-        /* values are indexed from the first pattern page, at j */
-        pages->memx_pattern_value[j] = pattern;
-        j--;
-    }
-    pages->memx_pattern_num = pages->normal_num - i;
-    pages->normal_num = i;
-    /* move values down so value k belongs to offset[normal_num + k] */
-    memmove(pages->memx_pattern_value, pages->memx_pattern_value + i,
-            pages->memx_pattern_num * sizeof(uint64_t));
+    normal = pattern_pages_partition(pages->block->host, pages->offset,
+                                     pages->normal_num,
+                                     multifd_ram_page_size(),
+                                     pages->memx_pattern_value);
+    pages->memx_pattern_num = pages->normal_num - normal;
+    pages->normal_num = normal;
     stat64_add(&mig_stats.memx_pattern_pages, pages->memx_pattern_num);
 }
 

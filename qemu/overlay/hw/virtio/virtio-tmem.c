@@ -30,7 +30,7 @@
 #include "monitor/hmp.h"
 #include "monitor/monitor.h"
 #include "qobject/qdict.h"
-#include "memdedup/page-classify.h"
+#include "memdedup/classify/page-classify.h"
 #include "memdedup/tmem/tmem-proto.h"
 
 #define VIRTIO_TMEM_QUEUE_SIZE 128

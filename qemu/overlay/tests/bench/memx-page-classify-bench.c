@@ -1,6 +1,7 @@
 /*
- * Micro-benchmark: qemu-memx's page classifier (memdedup/page-classify.c)
- * against upstream's buffer_is_zero() on the same 4 KiB pages.
+ * Micro-benchmark: qemu-memx's page classifier
+ * (memdedup/classify/page-classify.c) against upstream's buffer_is_zero()
+ * on the same 4 KiB pages.
  *
  * Page kinds: all-zero, pattern (0xaa...), random, and "last byte
  * differs" (a zero page whose final byte is 1).  buffer_is_zero() stops
@@ -17,7 +18,7 @@
 
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
-#include "memdedup/page-classify.h"
+#include "memdedup/classify/page-classify.h"
 
 #define PAGE 4096
 #define NPAGES 512

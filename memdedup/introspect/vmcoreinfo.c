@@ -15,7 +15,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
-#include "memdedup/vmcoreinfo.h"
+#include "memdedup/introspect/vmcoreinfo.h"
 
 #include <errno.h>
 #include <glib.h>

@@ -10,9 +10,9 @@
 #ifndef MEMDEDUP_GUEST_FREEPAGES_H
 #define MEMDEDUP_GUEST_FREEPAGES_H
 
-#include "memdedup/guest-memory.h"
-#include "memdedup/guest-pgtable.h"
-#include "memdedup/vmcoreinfo.h"
+#include "memdedup/introspect/guest-memory.h"
+#include "memdedup/introspect/guest-pgtable.h"
+#include "memdedup/introspect/vmcoreinfo.h"
 
 typedef struct GuestFreePageStats {
     uint64_t pages_scanned;   /* struct pages looked at */

@@ -11,7 +11,7 @@
 #ifndef MEMDEDUP_GUEST_PGTABLE_H
 #define MEMDEDUP_GUEST_PGTABLE_H
 
-#include "memdedup/guest-memory.h"
+#include "memdedup/introspect/guest-memory.h"
 
 typedef struct GuestPgtable {
     const GuestMemory *mem;

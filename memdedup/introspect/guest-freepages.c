@@ -27,7 +27,7 @@
 
 #include <glib.h>
 
-#include "memdedup/guest-freepages.h"
+#include "memdedup/introspect/guest-freepages.h"
 
 #define GUEST_PAGE_SHIFT 12
 

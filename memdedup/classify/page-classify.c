@@ -14,7 +14,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
-#include "memdedup/page-classify.h"
+#include "memdedup/classify/page-classify.h"
 
 #include <string.h>
 

@@ -11,7 +11,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
-#include "memdedup/guest-pgtable.h"
+#include "memdedup/introspect/guest-pgtable.h"
 
 #define PTE_PRESENT   (1ULL << 0)
 #define PTE_PAGE_SIZE (1ULL << 7)
