@@ -1,6 +1,6 @@
 /*
  * Host page pool of virtio-tmem (Transcendent Memory): the store behind
- * "-object memx-tmem-store" and the per-device client state with its
+ * "-object x-memx-tmem-store" and the per-device client state with its
  * pools.  Pages are kept under (pool, object id, index) keys, with O(1)
  * keyed-hash lookup, a byte limit with least-recently-used eviction of
  * ephemeral pages, per-pool and per-client quotas, and pattern pages
@@ -136,7 +136,7 @@ typedef struct TmemStoreInfo {
     TmemStats stats;               /* totals since the store was made */
 } TmemStoreInfo;
 
-/* ---- the store (-object memx-tmem-store) ---- */
+/* ---- the store (-object x-memx-tmem-store) ---- */
 
 /*
  * Create a store.  Returns NULL with a static reason in *@why when @cfg
