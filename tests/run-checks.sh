@@ -198,7 +198,7 @@ for s in "${suites[@]}"; do
 done
 if [ -n "${peer_pid:-}" ]; then
     wait "$peer_pid"
-    grep -vE '^qemu-memx check finished|^[0-9]+ passed, ' "$logs/peer-suite.out" |
+    grep -vE '^qemu-memx check finished|^[0-9]+ passed, |^guest kernels: ' "$logs/peer-suite.out" |
         sed '/^$/d'
     read -r p _ f _ k _ < <(grep -E '^[0-9]+ passed, [0-9]+ failed' "$logs/peer-suite.out" |
                              tail -n1 | tr -d ',')
