@@ -1,0 +1,15 @@
+/*
+ * qemu-memx's migration qtests: what memx-migration-test.c's main() calls
+ * in the files that share its binary.
+ *
+ * Copyright (c) 2026 qemu-memx developers
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef MEMX_MIGRATION_TEST_H
+#define MEMX_MIGRATION_TEST_H
+
+/* Register the guest-free page skipping tests (memx-free-pages-test.c). */
+void memx_free_pages_tests_add(const char *tmpfs_dir);
+
+#endif
