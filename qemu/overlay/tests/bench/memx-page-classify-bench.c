@@ -4,10 +4,18 @@
  * on the same 4 KiB pages.
  *
  * Page kinds: all-zero, pattern (0xaa...), random, and "last byte
- * differs" (a zero page whose final byte is 1).  buffer_is_zero() stops
- * at the first non-zero byte, so on a pattern page it answers at once;
- * the fair full-scan comparison for a pattern page is buffer_is_zero() on
- * an all-zero page, and that ratio is reported too.
+ * differs" (a zero page whose final byte is 1).  buffer_is_zero()
+ * samples a few bytes first and stops at the first non-zero one, so on
+ * all but zero pages it answers after a few bytes and its "speed" there
+ * says nothing.  The fair comparison for a pattern page is the
+ * equal-work pair: the classifier's full scan of a pattern page against
+ * buffer_is_zero()'s full scan of a zero page.
+ *
+ * Method: for each pair the two functions run in alternating rounds (so
+ * a noisy neighbour slows both, not one), each timed region lasts at
+ * least 20 ms (calibrated per function, so the clock's resolution is
+ * noise), the best of ROUNDS rounds is reported for each, and so is the
+ * spread: the slowest round over the fastest, minus one.
  *
  * Prints one JSON object (written to build/bench/classifier.json by
  * make bench).  Working set: 512 pages (2 MiB), swept repeatedly.
@@ -18,17 +26,25 @@
 
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
+#include "qemu/timer.h"
 #include "memdedup/classify/page-classify.h"
 
 #define PAGE 4096
 #define NPAGES 512
-#define MIN_SECONDS 0.3
+#define ROUNDS 11
+#define MIN_REGION_NS (20 * 1000 * 1000)
 
 typedef enum { KIND_ZERO, KIND_PATTERN, KIND_RANDOM, KIND_LAST_BYTE, KIND_N } Kind;
 
 static const char *kind_names[KIND_N] = {
     "all-zero", "pattern", "random", "differs-in-last-byte"
 };
+
+/*
+ * Does buffer_is_zero() read the whole page of this kind?  It samples the
+ * first, middle and last bytes before scanning.
+ */
+static const bool zero_check_reads_all[KIND_N] = { true, false, false, false };
 
 static volatile uint64_t sink;
 
@@ -57,59 +73,107 @@ static void fill(uint8_t *buf, Kind kind)
     }
 }
 
-/* Pages per second of @fn over the buffer. */
-static double run(const uint8_t *buf, bool classify)
+/* Nanoseconds for @sweeps passes of one function over the buffer. */
+static int64_t time_sweeps(const uint8_t *buf, bool classify, uint64_t sweeps)
 {
-    uint64_t pages = 0, hits = 0;
-    gint64 start = g_get_monotonic_time(), now;
+    uint64_t hits = 0;
+    int64_t start = get_clock();
 
-    do {
-        for (int rep = 0; rep < 16; rep++) {
-            for (unsigned i = 0; i < NPAGES; i++) {
-                const uint8_t *p = buf + i * PAGE;
+    for (uint64_t s = 0; s < sweeps; s++) {
+        for (unsigned i = 0; i < NPAGES; i++) {
+            const uint8_t *p = buf + i * PAGE;
 
-                if (classify) {
-                    hits += page_classify(p, PAGE, NULL) != PAGE_CLASS_OTHER;
-                } else {
-                    hits += buffer_is_zero(p, PAGE);
-                }
+            if (classify) {
+                hits += page_classify(p, PAGE, NULL) != PAGE_CLASS_OTHER;
+            } else {
+                hits += buffer_is_zero(p, PAGE);
             }
-            pages += NPAGES;
         }
-        now = g_get_monotonic_time();
-    } while (now - start < MIN_SECONDS * G_USEC_PER_SEC);
+    }
     sink += hits;
-    return pages / ((now - start) / (double)G_USEC_PER_SEC);
+    return get_clock() - start;
+}
+
+/* Sweeps that make one timed region last at least MIN_REGION_NS. */
+static uint64_t calibrate(const uint8_t *buf, bool classify)
+{
+    uint64_t sweeps = 1;
+
+    while (time_sweeps(buf, classify, sweeps) < MIN_REGION_NS) {
+        sweeps *= 2;
+    }
+    return sweeps * 2;
+}
+
+typedef struct Side {
+    uint64_t sweeps;
+    int64_t best_ns, worst_ns;
+} Side;
+
+static double side_gbps(const Side *s)
+{
+    return (double)s->sweeps * NPAGES * PAGE / s->best_ns;
+}
+
+static double side_spread(const Side *s)
+{
+    return (double)s->worst_ns / s->best_ns - 1;
+}
+
+/* The classifier on @a against buffer_is_zero() on @b, interleaved. */
+static void run_pair(const uint8_t *a, const uint8_t *b, Side *cls, Side *biz)
+{
+    cls->sweeps = calibrate(a, true);
+    biz->sweeps = calibrate(b, false);
+    cls->best_ns = biz->best_ns = INT64_MAX;
+    cls->worst_ns = biz->worst_ns = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        int64_t tc = time_sweeps(a, true, cls->sweeps);
+        int64_t tb = time_sweeps(b, false, biz->sweeps);
+
+        cls->best_ns = MIN(cls->best_ns, tc);
+        cls->worst_ns = MAX(cls->worst_ns, tc);
+        biz->best_ns = MIN(biz->best_ns, tb);
+        biz->worst_ns = MAX(biz->worst_ns, tb);
+    }
 }
 
 int main(int argc, char **argv)
 {
     g_autofree uint8_t *buf = g_malloc(NPAGES * PAGE);
-    double classify_pps[KIND_N], biz_pps[KIND_N];
+    g_autofree uint8_t *zero = g_malloc(NPAGES * PAGE);
     const char *impl = page_classify_use_generic(false);
+    Side cls, biz;
 
+    /* written, so that it is not the kernel's one shared zero page */
+    fill(zero, KIND_ZERO);
     g_random_set_seed(1);
+    printf("{\n  \"page_size\": %d, \"working_set_pages\": %d, "
+           "\"classifier_sweep\": \"%s\",\n  \"rounds\": %d, "
+           "\"min_region_ms\": %d,\n  \"kinds\": [\n", PAGE, NPAGES, impl,
+           ROUNDS, MIN_REGION_NS / 1000000);
     for (Kind k = 0; k < KIND_N; k++) {
         fill(buf, k);
-        /* warm up, then measure best of 3 for each */
-        run(buf, true);
-        classify_pps[k] = biz_pps[k] = 0;
-        for (int t = 0; t < 3; t++) {
-            classify_pps[k] = MAX(classify_pps[k], run(buf, true));
-            biz_pps[k] = MAX(biz_pps[k], run(buf, false));
-        }
-    }
-
-    printf("{\n  \"page_size\": %d, \"working_set_pages\": %d, "
-           "\"classifier_sweep\": \"%s\",\n  \"kinds\": [\n", PAGE, NPAGES, impl);
-    for (Kind k = 0; k < KIND_N; k++) {
+        run_pair(buf, buf, &cls, &biz);
         printf("    {\"kind\": \"%s\", \"classifier_gbps\": %.2f, "
-               "\"buffer_is_zero_gbps\": %.2f, \"ratio\": %.3f}%s\n",
-               kind_names[k], classify_pps[k] * PAGE / 1e9,
-               biz_pps[k] * PAGE / 1e9, classify_pps[k] / biz_pps[k],
-               k + 1 < KIND_N ? "," : "");
+               "\"classifier_spread\": %.3f, \"buffer_is_zero_gbps\": %.2f, "
+               "\"buffer_is_zero_spread\": %.3f, "
+               "\"buffer_is_zero_reads_whole_page\": %s, \"ratio\": %.3f},\n",
+               kind_names[k], side_gbps(&cls), side_spread(&cls),
+               side_gbps(&biz), side_spread(&biz),
+               zero_check_reads_all[k] ? "true" : "false",
+               side_gbps(&cls) / side_gbps(&biz));
     }
-    printf("  ],\n  \"full_scan_ratio_pattern_vs_zero\": %.3f\n}\n",
-           classify_pps[KIND_PATTERN] / biz_pps[KIND_ZERO]);
+    /* equal work: both read every byte of every page */
+    fill(buf, KIND_PATTERN);
+    run_pair(buf, zero, &cls, &biz);
+    printf("    {\"kind\": \"equal-work: pattern vs buffer_is_zero on zero\", "
+           "\"classifier_gbps\": %.2f, \"classifier_spread\": %.3f, "
+           "\"buffer_is_zero_gbps\": %.2f, \"buffer_is_zero_spread\": %.3f, "
+           "\"buffer_is_zero_reads_whole_page\": true, \"ratio\": %.3f}\n"
+           "  ],\n  \"full_scan_ratio_pattern_vs_zero\": %.3f\n}\n",
+           side_gbps(&cls), side_spread(&cls), side_gbps(&biz),
+           side_spread(&biz), side_gbps(&cls) / side_gbps(&biz),
+           side_gbps(&cls) / side_gbps(&biz));
     return 0;
 }
