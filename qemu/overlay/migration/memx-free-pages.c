@@ -599,8 +599,39 @@ void memx_free_pages_fill_stats(MigrationStats *stats)
     }
 }
 
+/* The set bits of @bitmap (@nr_pfns bits) as guest-physical runs. */
+static __org_qemu_memx_GuestFreeRangeList *
+memx_free_ranges_from_bitmap(const uint64_t *bitmap, uint64_t nr_pfns)
+{
+    __org_qemu_memx_GuestFreeRangeList *head = NULL, **tail = &head;
+    uint64_t pfn = 0;
+
+    while (pfn < nr_pfns) {
+        __org_qemu_memx_GuestFreeRange *range;
+        uint64_t first;
+
+        /* find the next set bit, a word at a time */
+        while (pfn < nr_pfns && !(bitmap[pfn / 64] >> (pfn % 64))) {
+            pfn = ROUND_UP(pfn + 1, 64);
+        }
+        if (pfn >= nr_pfns) {
+            break;
+        }
+        pfn += ctz64(bitmap[pfn / 64] >> (pfn % 64));
+        first = pfn;
+        while (pfn < nr_pfns && (bitmap[pfn / 64] >> (pfn % 64)) & 1) {
+            pfn++;
+        }
+        range = g_new(__org_qemu_memx_GuestFreeRange, 1);
+        range->start = first << TARGET_PAGE_BITS;
+        range->length = (pfn - first) << TARGET_PAGE_BITS;
+        QAPI_LIST_APPEND(tail, range);
+    }
+    return head;
+}
+
 __org_qemu_memx_GuestFreePages *qmp___org_qemu_memx_query_guest_free_pages(
-    Error **errp)
+    bool has_ranges, bool ranges, Error **errp)
 {
     __org_qemu_memx_GuestFreePages *info =
         g_new0(__org_qemu_memx_GuestFreePages, 1);
@@ -637,13 +668,18 @@ __org_qemu_memx_GuestFreePages *qmp___org_qemu_memx_query_guest_free_pages(
     info->unmapped_bytes = scan.stats.unmapped_pfns * TARGET_PAGE_SIZE;
     info->has_scan_time_us = true;
     info->scan_time_us = scan.scan_ns / SCALE_US;
+    if (ranges) {
+        info->has_free_ranges = true;
+        info->free_ranges = memx_free_ranges_from_bitmap(scan.bitmap,
+                                                         scan.nr_pfns);
+    }
     return info;
 }
 
 void hmp_info_memx_guest_free_pages(Monitor *mon, const QDict *qdict)
 {
     g_autoptr(__org_qemu_memx_GuestFreePages) info =
-        qmp___org_qemu_memx_query_guest_free_pages(NULL);
+        qmp___org_qemu_memx_query_guest_free_pages(false, false, NULL);
 
     monitor_printf(mon, "guest free pages: %s\n",
                    info->available ? "available" : "unavailable");

@@ -441,6 +441,22 @@ static void test_skip_free_shared_dimm_hotplug(void)
     rsp = query_guest_free_pages(from);
     g_assert_true(qdict_get_bool(rsp, "available"));
     g_assert_cmpint(qdict_get_int(rsp, "free-pages"), ==, DIMM_SIZE >> 12);
+    g_assert_false(qdict_haskey(rsp, "free-ranges"));
+    qobject_unref(rsp);
+    /* the free pages themselves: the DIMM, as one run */
+    rsp = qtest_qmp_assert_success_ref(from,
+        "{ 'execute': '__org.qemu-memx_query-guest-free-pages',"
+        "  'arguments': { 'ranges': true } }");
+    {
+        QList *ranges = qdict_get_qlist(rsp, "free-ranges");
+        QDict *run;
+
+        g_assert_nonnull(ranges);
+        g_assert_cmpint(qlist_size(ranges), ==, 1);
+        run = qobject_to(QDict, qlist_peek(ranges));
+        g_assert_cmpuint(qdict_get_int(run, "start"), ==, addr);
+        g_assert_cmpuint(qdict_get_int(run, "length"), ==, DIMM_SIZE);
+    }
     qobject_unref(rsp);
 
     migrate_ensure_converge(from);
