@@ -17,10 +17,13 @@ migration (used by make demo and make bench).
 """
 
 import argparse
+import bisect
 import json
+import mmap
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -95,7 +98,8 @@ CONFIGS = {
     "skip-free": {"caps": {SKIP_CAP: True}, "params": {}},
     # slow enough for many passes, each with a scan, while the guest churns
     "skip-free-throttled": {"caps": {SKIP_CAP: True},
-                            "params": {"max-bandwidth": 96 * MIB}},
+                            "params": {"max-bandwidth": 96 * MIB},
+                            "min_scans": 2},
     "skip-free-multifd": {"caps": {SKIP_CAP: True, "multifd": True},
                           "params": {"multifd-channels": 2},
                           "expect": {"multifd_bytes": "multifd bytes"}},
@@ -240,6 +244,9 @@ def check_skipping(rec, scen, conf, append):
         return
     if rec["skip_blocked"]:
         raise RuntimeError(f"skipping was blocked: {rec['skip_blocked']}")
+    if (rec["free_page_scans"] or 0) < conf.get("min_scans", 1):
+        raise RuntimeError(f"{rec['free_page_scans']} free-page scans, expected at "
+                           f"least {conf.get('min_scans', 1)}")
     freed = any(c.startswith("free-garbage") for c in SCENARIOS[scen]["setup"])
     if "page_poison=1" in append:
         # Every free page holds 0xaa, which the allocator checks: every
@@ -261,6 +268,99 @@ def check_skipping(rec, scen, conf, append):
         if skipped_mib < 0.5 * freed_mib:
             raise RuntimeError(f"skipped {skipped_mib:.0f} MiB of the "
                                f"{freed_mib} MiB freed, expected at least half")
+
+
+PAGE = 4096
+
+
+def elf_ram_segments(path):
+    """The PT_LOAD segments of a dump-guest-memory ELF file, as
+    (guest-physical address, file offset, size)."""
+    with open(path, "rb") as f:
+        eh = f.read(64)
+        if eh[:4] != b"\x7fELF" or eh[4] != 2:
+            raise RuntimeError(f"{path}: not a 64-bit ELF dump")
+        phoff, = struct.unpack_from("<Q", eh, 32)
+        phentsize, phnum = struct.unpack_from("<HH", eh, 54)
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+    segs = []
+    for i in range(phnum):
+        p_type, _, off, _, paddr, filesz, memsz, _ = struct.unpack_from(
+            "<IIQQQQQQ", table, i * phentsize)
+        if p_type == 1 and filesz:
+            if filesz != memsz:
+                raise RuntimeError(f"{path}: a RAM segment is not all in the file")
+            segs.append((paddr, off, filesz))
+    return segs
+
+
+def compare_dumps(src_path, dst_path, free_ranges):
+    """Compare two guests' RAM page by page. Every page must match,
+    except pages inside @free_ranges (sorted (start, end) guest-physical
+    runs the source's scan found free). Returns counts and the first
+    pages that differ although in use."""
+    src_segs, dst_segs = elf_ram_segments(src_path), elf_ram_segments(dst_path)
+    if [(a, n) for a, _, n in src_segs] != [(a, n) for a, _, n in dst_segs]:
+        raise RuntimeError(f"the dumps map different RAM: {src_segs} vs {dst_segs}")
+    starts = [r[0] for r in free_ranges]
+    res = {"pages": 0, "differing": 0, "differing_free": 0, "in_use_differing": []}
+    chunk = 256 * PAGE
+    with open(src_path, "rb") as fs, open(dst_path, "rb") as fd, \
+            mmap.mmap(fs.fileno(), 0, access=mmap.ACCESS_READ) as a, \
+            mmap.mmap(fd.fileno(), 0, access=mmap.ACCESS_READ) as b:
+        for (paddr, soff, size), (_, doff, _) in zip(src_segs, dst_segs):
+            res["pages"] += size // PAGE
+            for c in range(0, size, chunk):
+                n = min(chunk, size - c)
+                if a[soff + c:soff + c + n] == b[doff + c:doff + c + n]:
+                    continue
+                for o in range(c, c + n, PAGE):
+                    if a[soff + o:soff + o + PAGE] == b[doff + o:doff + o + PAGE]:
+                        continue
+                    gpa = paddr + o
+                    res["differing"] += 1
+                    i = bisect.bisect_right(starts, gpa) - 1
+                    if i >= 0 and gpa < free_ranges[i][1]:
+                        res["differing_free"] += 1
+                    elif len(res["in_use_differing"]) < 8:
+                        res["in_use_differing"].append(hex(gpa))
+    return res
+
+
+def free_ranges_now(vm):
+    """The free pages QEMU's own scan finds now, as sorted (start, end)."""
+    got = vm.qmp.cmd("__org.qemu-memx_query-guest-free-pages", {"ranges": True})
+    if not got["available"]:
+        raise RuntimeError(f"{vm.name}: free pages unavailable: {got.get('reason')}")
+    return [(r["start"], r["start"] + r["length"]) for r in got["free-ranges"]]
+
+
+def check_same_memory(src, dst, rec, conf, work, log):
+    """The host-side check that does not trust the guest: the stopped
+    source and the still-paused destination (-S) must hold the same bytes
+    in every page, except pages the source skipped, each of which must be
+    free in the source's final state and counted in its skipped pages."""
+    free = free_ranges_now(src) if SKIP_CAP in conf["caps"] else []
+    src_dump, dst_dump = os.path.join(work, "src.elf"), os.path.join(work, "dst.elf")
+    try:
+        src.qmp.cmd("dump-guest-memory", {"paging": False, "protocol": f"file:{src_dump}"})
+        dst.qmp.cmd("dump-guest-memory", {"paging": False, "protocol": f"file:{dst_dump}"})
+        res = compare_dumps(src_dump, dst_dump, free)
+    finally:
+        for path in (src_dump, dst_dump):
+            if os.path.exists(path):
+                os.unlink(path)
+    skipped = rec["skipped_pages"] or 0
+    log(f"# host-side comparison: {res['pages']} pages, {res['differing']} differ "
+        f"({res['differing_free']} free at the source; {skipped} reported skipped)")
+    rec["memory_compared"] = {k: res[k] for k in ("pages", "differing", "differing_free")}
+    if res["in_use_differing"]:
+        raise RuntimeError("destination RAM differs from the source's in pages the "
+                           f"source did not hold free: {res['in_use_differing']}")
+    if res["differing"] > skipped:
+        raise RuntimeError(f"{res['differing']} pages differ but the source reports "
+                           f"only {skipped} skipped")
 
 
 def finish(vms, work, ok, log):
@@ -294,8 +394,12 @@ def migrate(args, log):
         set_migration(src, conf["caps"], params)
 
         def start_dst():
+            dst_args = dict(common)
+            if args.compare_memory:
+                # paused after migration, so its RAM can be dumped as received
+                dst_args["extra_args"] = list(common["extra_args"]) + ["-S"]
             d = Vm("destination", workdir=os.path.join(work, "dst"),
-                   incoming="defer", **common)
+                   incoming="defer", **dst_args)
             d.start()
             set_migration(d, conf["caps"], {k: v for k, v in conf["params"].items()})
             d.qmp.cmd("migrate-incoming", {"uri": dst_uri})
@@ -316,8 +420,14 @@ def migrate(args, log):
             rec["limit_bytes"] = dump_stats(src, os.path.join(work, "src.elf"))["limit_bytes"]
         if not live:
             dst = start_dst()
-            wait_migration(dst, until=("completed", "failed"))
-            dst.qmp.cmd("cont") if dst.status() != "running" else None
+        if not live or args.compare_memory:
+            info = wait_migration(dst, until=("completed", "failed"))
+            if info["status"] != "completed":
+                raise RuntimeError(f"incoming migration {info['status']}")
+        if args.compare_memory:
+            check_same_memory(src, dst, rec, conf, work, log)
+        if dst.status() != "running":
+            dst.qmp.cmd("cont")
         wait_status(dst, ("running",))
         if "page_poison=1" in append:
             # Allocate a quarter of RAM: the allocator checks the poison
@@ -440,9 +550,32 @@ def dump_stats(vm, path):
     return json.loads(out.stdout)
 
 
+def parse_kpagebuddy(reply):
+    """The free runs a kpagebuddy reply lists, as (start, end) addresses."""
+    fields = dict(f.split("=", 1) for f in reply.split()[2:])
+    runs, end = [], 0
+    for item in filter(None, fields["list"].split(",")):
+        gap, length = (int(x, 16) for x in item.split("+"))
+        runs.append(((end + gap) * PAGE, (end + gap + length) * PAGE))
+        end += gap + length
+    if len(runs) != int(fields["runs"]) or \
+            sum(e - s for s, e in runs) // PAGE != int(fields["pages"]):
+        raise RuntimeError("the guest's kpagebuddy list is truncated")
+    return runs
+
+
+def first_differences(a, b, n=4):
+    """Up to @n runs in one list of runs and not in the other, as text."""
+    only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+    return (f"guest only {[(hex(s), hex(e)) for s, e in only_a[:n]]}, "
+            f"QEMU only {[(hex(s), hex(e)) for s, e in only_b[:n]]}")
+
+
 def introspect(args, log):
     """The VMCOREINFO-driven free-page scan must find exactly the free
-    blocks the guest kernel reports in /proc/buddyinfo."""
+    blocks the guest kernel reports: per order against /proc/buddyinfo
+    (through the dump tool), and per page against /proc/kpageflags
+    (through QEMU's own RAM map, as migration scans it)."""
     work = tempfile.mkdtemp(prefix="memx-introspect-")
     extra = ["-cpu", args.cpu] if args.cpu else []
     vm = Vm("guest", workdir=os.path.join(work, "vm"), flavour=args.kernel,
@@ -450,21 +583,39 @@ def introspect(args, log):
     ok = False
     try:
         boot(vm, "freed-garbage" if args.scenario == "idle-fresh" else args.scenario)
-        line = vm.run("buddyinfo")
-        vm.qmp.cmd("stop")
-        guest = [int(x) for x in line.split("orders=")[1].split(",")]
-        stats = dump_stats(vm, os.path.join(work, "dump.elf"))
-        host = stats["free_by_order"]
+        # The guest's lists move a little while it prints; a wrong scan
+        # disagrees every time, a moving list only now and then.
+        for attempt in range(1, 4):
+            if attempt > 1:
+                vm.qmp.cmd("cont")
+            guest_runs = parse_kpagebuddy(vm.run("kpagebuddy"))
+            line = vm.run("buddyinfo")
+            vm.qmp.cmd("stop")
+            free = free_ranges_now(vm)
+            log(f"# free pages per page: /proc/kpageflags {len(guest_runs)} runs, "
+                f"QEMU's scan {len(free)} runs, "
+                f"{'the same' if guest_runs == free else 'different'}")
+            guest = [int(x) for x in line.split("orders=")[1].split(",")]
+            stats = dump_stats(vm, os.path.join(work, "dump.elf"))
+            host = stats["free_by_order"]
+            qemu_pages = sum(e - s for s, e in free) // PAGE
+            log(f"# guest /proc/buddyinfo per order: {guest}")
+            log(f"# host struct-page scan per order: {host} "
+                f"(vmemmap from {stats['vmemmap_source']}, "
+                f"{stats['paging_levels']}-level, {stats['free_pages']} free pages, "
+                f"{stats['rejected_blocks']} rejected)")
+            if guest == host and guest_runs == free and \
+                    qemu_pages == stats["free_pages"]:
+                break
+            log(f"# attempt {attempt} disagrees: {first_differences(guest_runs, free)}; "
+                f"QEMU {qemu_pages} vs dump tool {stats['free_pages']} free pages")
+        else:
+            raise RuntimeError("host scan disagrees with the guest's kpageflags or "
+                               "buddyinfo three times")
         log(f"# {vm.console[0]}")
-        log(f"# guest /proc/buddyinfo per order: {guest}")
-        log(f"# host struct-page scan per order: {host} "
-            f"(vmemmap from {stats['vmemmap_source']}, {stats['paging_levels']}-level, "
-            f"{stats['free_pages']} free pages, {stats['rejected_blocks']} rejected)")
-        if guest != host:
-            raise RuntimeError("host scan disagrees with the guest's buddyinfo")
         ok = True
         return {"kernel": args.kernel, "boot": args.boot, "verified": True,
-                "free_pages": stats["free_pages"]}
+                "free_pages": stats["free_pages"], "attempts": attempt}
     finally:
         finish((vm,), work, ok, log)
 
@@ -604,12 +755,14 @@ SUITES = {
         ["interop", "--direction", "from-stock"],
         ["interop", "--direction", "to-stock"],
         # pattern pages
+        # (--compare-memory: every page of the destination's RAM against
+        # the source's, on the host; only pages free at the source may differ)
         ["migrate", "--scenario", "pattern-heavy", "--config", "pattern-pages",
-         "--kernel", "6.12"],
+         "--kernel", "6.12", "--compare-memory"],
         ["migrate", "--scenario", "pattern-heavy", "--config", "pattern-pages-multifd",
          "--kernel", "6.1"],
         ["migrate", "--scenario", "pattern-heavy", "--config", "pattern-pages-postcopy",
-         "--kernel", "6.12"],
+         "--kernel", "6.12", "--compare-memory"],
         ["migrate", "--scenario", "freed-garbage", "--config", "pattern-pages",
          "--kernel", "6.12", "--append", "page_poison=1"],
         ["migrate", "--scenario", "freed-garbage", "--config", "pattern-pages-multifd",
@@ -625,11 +778,11 @@ SUITES = {
         ["migrate", "--scenario", "freed-garbage", "--config", "skip-free",
          "--kernel", "6.12"],
         ["migrate", "--scenario", "freed-garbage", "--config", "skip-free-pattern-multifd",
-         "--kernel", "6.1", "--boot", "bzimage"],
+         "--kernel", "6.1", "--boot", "bzimage", "--compare-memory"],
         ["migrate", "--scenario", "alloc-churn", "--config", "skip-free-throttled",
          "--kernel", "6.1"],
         ["migrate", "--scenario", "alloc-churn", "--config", "skip-free-multifd",
-         "--kernel", "6.12"],
+         "--kernel", "6.12", "--compare-memory"],
         ["migrate", "--scenario", "freed-garbage", "--config", "skip-free-pattern",
          "--kernel", "6.12", "--append", "page_poison=1"],
         ["migrate", "--scenario", "freed-garbage", "--config", "skip-free",
@@ -643,7 +796,8 @@ SUITES = {
          "--kernel", "6.12", "--defaults"],
         ["migrate", "--scenario", "freed-garbage", "--config", "skip-free",
          "--kernel", "6.1", "--mem", "1280M", "--append", "mem=1G"],
-        # struct-page scan vs the guest's own /proc/buddyinfo
+        # struct-page scan vs the guest's own /proc/buddyinfo (per order)
+        # and /proc/kpageflags (per page, through QEMU's RAM map)
         ["introspect", "--kernel", "6.1", "--boot", "bzimage"],
         ["introspect", "--kernel", "6.12", "--boot", "bzimage", "--cpu", "max",
          "--mem", "3G"],
@@ -674,6 +828,8 @@ def parser():
                                       "damaged-stream", "stock-refuses-pattern"])
     p.add_argument("--direction", choices=["to-stock", "from-stock"])
     p.add_argument("--json", help="append result records to this file")
+    p.add_argument("--compare-memory", action="store_true",
+                   help="dump source and destination (-S) and compare every page")
     p.add_argument("--limit", action="store_true",
                    help="measure limit_bytes: dump the stopped source after migration")
     return p
@@ -685,6 +841,7 @@ def describe(a):
         extra += f" append='{a.append}'" if a.append else ""
         extra += f" mem={a.mem}" if a.mem != "1G" else ""
         extra += " default-devices" if a.defaults else ""
+        extra += " memory-compared" if a.compare_memory else ""
         return f"e2e/migrate {a.scenario} {a.config} kernel={a.kernel} {a.transport}{extra}"
     if a.action in ("fault", "stream-fault"):
         return f"e2e/{a.action} {a.case}{' memx' if a.memx else ''}"

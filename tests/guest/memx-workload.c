@@ -26,6 +26,8 @@
  *   status               print counters
  *   buddyinfo            free blocks per order, summed over all zones of
  *                        /proc/buddyinfo (the oracle for introspection)
+ *   kpagebuddy           the free pages as runs of pfns, from
+ *                        /proc/kpageflags (the per-page oracle)
  *   pcp                  pages on the per-CPU free lists (sum of the
  *                        pagesets' "count" in /proc/zoneinfo) and MemFree
  *   sleep SECONDS        wait (useful on the kernel command line)
@@ -403,18 +405,20 @@ static void cmd_pcp(void)
     fflush(stdout);
 }
 
-/* Sum /proc/buddyinfo's per-order counts over all nodes and zones. */
-static void cmd_buddyinfo(void)
+/*
+ * Sum /proc/buddyinfo's per-order counts over all nodes and zones into
+ * @sum (32 entries); returns the number of orders, or -1.
+ */
+static int read_buddyinfo(unsigned long long *sum)
 {
-    unsigned long long sum[32] = { 0 };
     int orders = 0;
     char line[512];
     FILE *f = fopen("/proc/buddyinfo", "r");
 
     if (!f) {
-        printf("MEMX-ERR buddyinfo cannot open /proc/buddyinfo\n");
-        return;
+        return -1;
     }
+    memset(sum, 0, 32 * sizeof(*sum));
     while (fgets(line, sizeof(line), f)) {
         char *p = strstr(line, "zone");
         int n = 0;
@@ -442,9 +446,96 @@ static void cmd_buddyinfo(void)
         }
     }
     fclose(f);
+    return orders;
+}
+
+static void cmd_buddyinfo(void)
+{
+    unsigned long long sum[32];
+    int orders = read_buddyinfo(sum);
+
+    if (orders < 0) {
+        printf("MEMX-ERR buddyinfo cannot open /proc/buddyinfo\n");
+        return;
+    }
     printf("MEMX-OK buddyinfo orders=");
     for (int i = 0; i < orders; i++) {
         printf("%s%llu", i ? "," : "", sum[i]);
+    }
+    printf("\n");
+    fflush(stdout);
+}
+
+#define KPF_BUDDY 10
+#define KPF_NOPAGE 20
+#define MAX_FREE_RUNS (1 << 20)
+
+typedef struct PfnRun {
+    uint64_t start, len;
+} PfnRun;
+
+/*
+ * The free pages, from the BUDDY bit of /proc/kpageflags (set on every
+ * page of a free buddy block since Linux 4.4), as maximal runs of pfns,
+ * for a per-page check of the host's introspection.  The read is retried
+ * until /proc/buddyinfo is the same before and after it, so the list is
+ * one consistent picture.  Reply: runs=N pages=N and the runs as
+ * "gap+length" in hex, the gap counted from the end of the previous run.
+ */
+static void cmd_kpagebuddy(void)
+{
+    static uint64_t flags[8192];
+    static PfnRun runs[MAX_FREE_RUNS];
+    unsigned long long before[32], after[32];
+    size_t nruns = 0;
+    uint64_t pages = 0, prev_end = 0;
+    int attempt;
+
+    for (attempt = 0; attempt < 10; attempt++) {
+        FILE *f = fopen("/proc/kpageflags", "r");
+        uint64_t pfn = 0;
+        size_t got;
+
+        if (!f || read_buddyinfo(before) < 0) {
+            printf("MEMX-ERR kpagebuddy cannot read /proc/kpageflags or "
+                   "/proc/buddyinfo: %s\n", strerror(errno));
+            fflush(stdout);
+            if (f) {
+                fclose(f);
+            }
+            return;
+        }
+        nruns = 0;
+        pages = 0;
+        while ((got = fread(flags, sizeof(flags[0]), 8192, f)) > 0) {
+            for (size_t i = 0; i < got; i++, pfn++) {
+                if (!(flags[i] >> KPF_BUDDY & 1) || (flags[i] >> KPF_NOPAGE & 1)) {
+                    continue;
+                }
+                pages++;
+                if (nruns && runs[nruns - 1].start + runs[nruns - 1].len == pfn) {
+                    runs[nruns - 1].len++;
+                } else if (nruns < MAX_FREE_RUNS) {
+                    runs[nruns++] = (PfnRun) { .start = pfn, .len = 1 };
+                }
+            }
+        }
+        fclose(f);
+        if (read_buddyinfo(after) >= 0 && !memcmp(before, after, sizeof(before))) {
+            break;
+        }
+    }
+    if (attempt == 10) {
+        printf("MEMX-ERR kpagebuddy free lists never held still\n");
+        fflush(stdout);
+        return;
+    }
+    printf("MEMX-OK kpagebuddy attempts=%d runs=%zu pages=%" PRIu64 " list=",
+           attempt + 1, nruns, pages);
+    for (size_t i = 0; i < nruns; i++) {
+        printf("%s%" PRIx64 "+%" PRIx64, i ? "," : "", runs[i].start - prev_end,
+               runs[i].len);
+        prev_end = runs[i].start + runs[i].len;
     }
     printf("\n");
     fflush(stdout);
@@ -520,6 +611,9 @@ static bool run_command(char *line)
               dirty_pages_written);
     } else if (!strcmp(argv[0], "buddyinfo")) {
         cmd_buddyinfo();
+        return true;
+    } else if (!strcmp(argv[0], "kpagebuddy")) {
+        cmd_kpagebuddy();
         return true;
     } else if (!strcmp(argv[0], "pcp")) {
         cmd_pcp();
