@@ -1,0 +1,53 @@
+/*
+ * qemu-memx page-activity tracker (-object x-memx-page-activity): the
+ * TCG TLB-fill sample point and what the NUMA move job reads.
+ *
+ * Copyright (c) 2026 qemu-memx developers
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef SYSTEM_MEMX_PAGE_ACTIVITY_H
+#define SYSTEM_MEMX_PAGE_ACTIVITY_H
+
+#include "qemu/bitops.h"
+#include "qemu/rcu.h"
+#include "migration-ext/page-activity.h"
+
+/* RAM pages (by ram_addr) filled into a vCPU TLB in the current period. */
+typedef struct MemxTlbFillMap {
+    struct rcu_head rcu;
+    uint64_t nr_pages;
+    unsigned long bits[];
+} MemxTlbFillMap;
+
+extern MemxTlbFillMap *memx_tlb_fill_map;
+
+/*
+ * The softmmu calls this when it fills a TLB entry for the RAM page at
+ * @ram_addr; it costs one load and a predicted branch unless the
+ * tcg-tlb provider is sampling.  Called under RCU.
+ */
+static inline void memx_note_tlb_fill(uint64_t ram_addr, unsigned page_bits)
+{
+    MemxTlbFillMap *map = qatomic_rcu_read(&memx_tlb_fill_map);
+
+    if (unlikely(map)) {
+        uint64_t page = ram_addr >> page_bits;
+
+        if (page < map->nr_pages) {
+            set_bit_atomic(page, map->bits);
+        }
+    }
+}
+
+/*
+ * The activity history of RAM block @block, or NULL when no tracker
+ * exists or it does not (yet) track that block.  Main loop only; valid
+ * until the next period closes.
+ */
+const PageActivity *memx_page_activity_of(const RAMBlock *block);
+
+/* Name of the provider in use, or NULL without a tracker. */
+const char *memx_page_activity_provider(void);
+
+#endif /* SYSTEM_MEMX_PAGE_ACTIVITY_H */
