@@ -18,6 +18,8 @@
 #   e2e    live migration of real Linux guests (tests/e2e), checksums
 #          verified in the guest on the destination; fault cases; interop
 #          with Debian's stock QEMU 7.2 in both directions
+#   numa   the hot-first NUMA move, inside a TCG VM with two NUMA nodes
+#          (tests/numa/nested.py running tests/numa/numa_move_test.py)
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -175,6 +177,17 @@ suite_e2e() {
     grep -E '^(ok|not ok) ' "$logs/e2e-libvirt.log" | sed 's/^/      /'
 }
 
+suite_numa() {
+    echo "== NUMA move on a two-node host (a nested TCG VM)"
+    { "$here/tests/guest/build.sh" "$build/guest" >/dev/null &&
+      "$here/tests/numa/build-hotset.sh" "$build/numa" >/dev/null; } || {
+        failed=$((failed + 1)); failures+=("numa: guest build failed"); return; }
+    run_tap "numa/two-node move" "$logs/numa.log" \
+        /usr/bin/python3 "$here/tests/numa/nested.py" -- \
+        python3 tests/numa/numa_move_test.py
+    grep -E '^(ok|not ok) ' "$logs/numa.log" | sed 's/^/      /'
+}
+
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=(all)
 t0=$SECONDS
@@ -183,13 +196,14 @@ if [ "${suites[0]}" = all ]; then
     # beside the others (2 cores), collect its result at the end.
     "$0" peer > "$logs/peer-suite.out" 2>&1 &
     peer_pid=$!
-    suites=(unit sanitize qtest e2e)
+    suites=(unit sanitize qtest e2e numa)
 fi
 for s in "${suites[@]}"; do
     case $s in
     unit) suite_unit ;;
     peer) suite_peer ;;
     e2e) suite_e2e ;;
+    numa) suite_numa ;;
     qtest) suite_qtest ;;
     sanitize) suite_sanitize ;;
     fuzz) FUZZ_SECONDS=${FUZZ_SECONDS:-600} suite_sanitize ;;
