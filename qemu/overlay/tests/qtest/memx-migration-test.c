@@ -15,7 +15,8 @@
  * Guest-free page skipping has its tests in memx-free-pages-test.c, in
  * the same binary.  Also the one qemu-memx check that is not a
  * migration: virtio-tmem's query on microvm, where no PCI proxy holds
- * the device.
+ * the device.  The page-activity tracker's and NUMA move's tests that need
+ * no second host node are in memx-numa-move-test.c.
  *
  * Built as its own binary (memx-migration-test) so that upstream's
  * migration-test stays unmodified.
@@ -503,6 +504,7 @@ int main(int argc, char **argv)
                            test_pattern_xbzrle_cache);
         memx_free_pages_tests_add(tmpfs);
         qtest_add_func("/memx/tmem/query-microvm", test_tmem_query_microvm);
+        memx_numa_move_tests_add();
     }
     ret = g_test_run();
     g_assert_cmpint(ret, ==, 0);

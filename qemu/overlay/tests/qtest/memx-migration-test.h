@@ -12,4 +12,10 @@
 /* Register the guest-free page skipping tests (memx-free-pages-test.c). */
 void memx_free_pages_tests_add(const char *tmpfs_dir);
 
+/*
+ * Register the page-activity tracker and NUMA move tests that need no
+ * second host node (memx-numa-move-test.c).
+ */
+void memx_numa_move_tests_add(void);
+
 #endif
