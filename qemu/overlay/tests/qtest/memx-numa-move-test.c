@@ -195,10 +195,12 @@ static void test_move_refusals(void)
     g_assert_cmpint(qlist_size(qdict_get_qlist(rsp, "return")), ==, 0);
     qobject_unref(rsp);
     assert_error_says(qtest_qmp(qts, "{ 'execute': '__org.qemu-memx_numa-move',"
-                                "  'arguments': { 'job-id': 'm', 'node': 500 } }"),
+                                "  'arguments': { 'job-id': 'm',"
+                                "                 'node': 500 } }"),
                       "does not exist");
     assert_error_says(qtest_qmp(qts, "{ 'execute': '__org.qemu-memx_numa-move',"
-                                "  'arguments': { 'job-id': 'm', 'node': 0 } }"),
+                                "  'arguments': { 'job-id': 'm',"
+                                "                 'node': 0 } }"),
                       "needs a page-activity tracker");
     assert_error_says(qtest_qmp(qts, "{ 'execute': '__org.qemu-memx_numa-move',"
                                 "  'arguments': { 'job-id': 'm', 'node': 0,"
