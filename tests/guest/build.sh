@@ -27,10 +27,11 @@ cache=${QEMU_MEMX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/qemu-memx}/guest
 mkdir -p "$cache" "$out"
 
 # Modules each flavour needs, in dependency order. 6.12 has virtio and
-# virtio_pci built in.
+# virtio_pci built in; its 9p modules serve tests/numa/nested.py (init.sh's
+# memx.chroot mode: the host's root filesystem over virtio-9p).
 modules_6_1="virtio virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
 virtio_balloon qemu_fw_cfg virtio_console"
-modules_6_12="virtio_balloon qemu_fw_cfg"
+modules_6_12="virtio_balloon qemu_fw_cfg netfs 9pnet 9pnet_virtio 9p"
 
 for tool in busybox cpio dpkg-deb apt-get xz zstd gcc; do
     command -v "$tool" >/dev/null || [ -x "/bin/$tool" ] ||
