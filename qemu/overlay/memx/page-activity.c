@@ -308,6 +308,12 @@ static void collect_dirty_log(MemxPageActivity *pa)
     }
 }
 
+/* Runs on the vCPU's own thread: a TLB may only be flushed by its CPU. */
+static void flush_tlb_work(CPUState *cpu, run_on_cpu_data data)
+{
+    tlb_flush(cpu);
+}
+
 static void memx_page_activity_tick(void *opaque)
 {
     MemxPageActivity *pa = opaque;
@@ -320,7 +326,7 @@ static void memx_page_activity_tick(void *opaque)
         tlb_fill_map_resize();
         /* the next period's first access to each page fills again */
         CPU_FOREACH(cpu) {
-            tlb_flush(cpu);
+            async_run_on_cpu(cpu, flush_tlb_work, RUN_ON_CPU_NULL);
         }
     } else {
         collect_dirty_log(pa);
