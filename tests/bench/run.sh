@@ -4,6 +4,8 @@
 #   free-page-skip.json  free-page planner: content checks per GiB
 #   tmem-pool.json    virtio-tmem page pool: put/get/flush vs memcpy,
 #                     eviction cost, metadata bytes per page
+#   numa-move.json    NUMA move in a two-node nested VM: when the hot set is
+#                     local, total time, tracker overhead
 #   migration.{json,txt,svg}   real-guest migrations, every scenario x config
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -22,6 +24,12 @@ echo "== tmem page pool vs memcpy (4 KiB pages)"
 ninja -C "$here/build/cores" tests/bench/tmem-pool-bench >/dev/null
 "$here/build/cores/tests/bench/tmem-pool-bench" | tee "$out/tmem-pool.json"
 
-echo "== migration benchmarks (real guests)"
 "$here/tests/guest/build.sh" "$here/build/guest"
+echo "== NUMA move: hot-first vs address order vs migratepages (two-node nested VM)"
+"$here/tests/numa/build-hotset.sh" "$here/build/numa" >/dev/null
+/usr/bin/python3 "$here/tests/numa/nested.py" -- \
+    python3 tests/numa/numa_move_test.py --bench - | tee "$out/numa-move.log"
+grep '^NUMA-BENCH ' "$out/numa-move.log" | tail -n1 | cut -d' ' -f2- > "$out/numa-move.json"
+
+echo "== migration benchmarks (real guests)"
 exec "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/bench/migration_bench.py" "$@"

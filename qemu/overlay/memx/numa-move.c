@@ -4,9 +4,9 @@
  *
  * The job first binds each backend's memory policy to the target node
  * (no MPOL_MF_MOVE, so only new faults are affected and mmap_lock is held
- * briefly), then asks the kernel where every page is (move_pages(2) with
- * no nodes), and moves what is elsewhere in batches: move_pages(2) with
- * one target, which takes the mmap lock for reading only, never mbind
+ * briefly), then works in batches: it asks the kernel where the batch's
+ * pages are (move_pages(2) with no nodes) and moves those elsewhere with
+ * move_pages(2) to the one target, which takes the mmap lock for reading only, never mbind
  * with MPOL_MF_MOVE over a whole backend, which would hold it for
  * writing and stall vCPU faults for the whole move.
  *
@@ -63,6 +63,7 @@
 #define MOVE_ROUNDS 4
 #define BATCH_PAGES 8192        /* 32 MiB of 4 KiB pages per syscall */
 #define NODE_NOT_PRESENT (-1)
+#define NODE_UNKNOWN (-2)           /* not looked up yet */
 #define HOT_LOCAL_SHARE 0.9
 
 /* One memory backend being moved. */
@@ -75,7 +76,7 @@ typedef struct MoveRange {
     uint64_t nr_pages;
     unsigned unit_shift;
     NumaMovePlan plan;
-    int16_t *page_node;             /* per host page, NODE_NOT_PRESENT */
+    int16_t *page_node;             /* per host page, or NODE_* */
     HostMemPolicy old_policy;
     DECLARE_BITMAP(old_nodes, MAX_NODES + 1);
 } MoveRange;
@@ -173,7 +174,7 @@ static int apply_policy(MoveRange *r, HostMemPolicy policy,
 #endif
 }
 
-/* What a page's node means for the job: on target, elsewhere, absent. */
+/* Is the page (perhaps) somewhere else than the target? */
 static bool page_needs_move(const NumaMoveJob *s, const MoveRange *r,
                             uint64_t page)
 {
@@ -181,58 +182,37 @@ static bool page_needs_move(const NumaMoveJob *s, const MoveRange *r,
            r->page_node[page] != s->node;
 }
 
-/* Record where the kernel says the pages are, from move_pages' status. */
-static void record_nodes(MoveRange *r, uint64_t first, unsigned long n,
-                         const int *status)
+/* Pages of @r that share one class of @pa. */
+static uint64_t class_pages(const MoveRange *r, const PageActivity *pa)
 {
-    for (unsigned long i = 0; i < n; i++) {
-        /* -ENOENT: not present; -EFAULT: the zero page or unmapped */
-        r->page_node[first + i] = status[i] >= 0 ? status[i] :
-                                  NODE_NOT_PRESENT;
-    }
+    return pa && pa->unit_shift == r->unit_shift ? unit_pages(r) : 1;
 }
 
-static void coroutine_fn look_up_range(NumaMoveJob *s, MoveRange *r,
-                                       Error **errp)
+/* Is the unit holding @page of @r classed hot? */
+static bool page_is_hot(const MoveRange *r, const PageActivity *pa,
+                        uint64_t page)
 {
-    g_autofree void **pages = g_new(void *, BATCH_PAGES);
-    g_autofree int *status = g_new(int, BATCH_PAGES);
-    uint64_t page_size = qemu_real_host_page_size();
-
-    for (uint64_t first = 0; first < r->nr_pages; first += BATCH_PAGES) {
-        MoveCall call = {
-            .pages = pages, .status = status,
-            .count = MIN(BATCH_PAGES, r->nr_pages - first),
-        };
-
-        for (unsigned long i = 0; i < call.count; i++) {
-            pages[i] = r->host + (first + i) * page_size;
-        }
-        move_call(&call);
-        if (call.err) {
-            error_setg_errno(errp, call.err, "cannot look up the host nodes "
-                             "of memdev '%s'", r->id);
-            return;
-        }
-        record_nodes(r, first, call.count, status);
-    }
+    return pa && page_activity_class(pa, (page * qemu_real_host_page_size())
+                                     >> pa->unit_shift) == PAGE_ACTIVITY_HOT;
 }
 
 static void count_residency(const NumaMoveJob *s, const MoveRange *r,
                             const PageActivity *pa, uint64_t *all,
                             uint64_t *hot, int nr_nodes)
 {
+    bool unit_hot = false;
+
     for (uint64_t page = 0; page < r->nr_pages; page++) {
         int node = r->page_node[page];
-        int slot = node == NODE_NOT_PRESENT || node >= nr_nodes ?
-                   nr_nodes : node;
+        int slot = node == NODE_UNKNOWN ? nr_nodes + 1 :
+                   node == NODE_NOT_PRESENT || node >= nr_nodes ? nr_nodes :
+                   node;
 
-        all[slot]++;
-        if (pa && page_activity_class(pa, (page * qemu_real_host_page_size())
-                                      >> pa->unit_shift) ==
-            PAGE_ACTIVITY_HOT) {
-            hot[slot]++;
+        if (page % class_pages(r, pa) == 0) {
+            unit_hot = page_is_hot(r, pa, page);
         }
+        all[slot]++;
+        hot[slot] += unit_hot;
     }
 }
 
@@ -254,11 +234,13 @@ static void check_hot_local(NumaMoveJob *s)
         }
         tracked = true;
         for (uint64_t page = 0; page < r->nr_pages; page++) {
-            uint64_t unit = (page * qemu_real_host_page_size()) >>
-                            pa->unit_shift;
-
-            if (r->page_node[page] == NODE_NOT_PRESENT ||
-                page_activity_class(pa, unit) != PAGE_ACTIVITY_HOT) {
+            if (!page_is_hot(r, pa, page)) {
+                /* the unit is not hot: skip to the next one */
+                page = (page / class_pages(r, pa) + 1) * class_pages(r, pa) - 1;
+                continue;
+            }
+            /* pages not looked up yet count as present elsewhere */
+            if (r->page_node[page] == NODE_NOT_PRESENT) {
                 continue;
             }
             hot_present++;
@@ -271,10 +253,71 @@ static void check_hot_local(NumaMoveJob *s)
     }
 }
 
+/* Look up where the pages of @call are now; false with @errp set. */
+static bool coroutine_fn look_up(MoveRange *r, MoveCall *call,
+                                 const uint64_t *index, Error **errp)
+{
+    call->nodes = NULL;
+    move_call(call);
+    if (call->err) {
+        error_setg_errno(errp, call->err, "cannot look up the host nodes of "
+                         "memdev '%s'", r->id);
+        return false;
+    }
+    for (unsigned long i = 0; i < call->count; i++) {
+        /* -ENOENT: not present; -EFAULT: the zero page or unmapped */
+        r->page_node[index[i]] = call->status[i] >= 0 ? call->status[i] :
+                                 NODE_NOT_PRESENT;
+    }
+    return true;
+}
+
 /*
- * Move one batch of units of @r: the pages of those units that are
- * present elsewhere, then look them all up again.  Returns the bytes
- * moved, or -1 with @errp set when the syscall itself failed.
+ * Move the pages of @call to the target and count what the kernel
+ * refused; then look them up again.  false with @errp set when the
+ * syscall itself failed.
+ */
+static bool coroutine_fn move_and_look_up(NumaMoveJob *s, MoveRange *r,
+                                          MoveCall *call, int *nodes,
+                                          const uint64_t *index, Error **errp)
+{
+    for (unsigned long i = 0; i < call->count; i++) {
+        nodes[i] = s->node;
+    }
+    call->nodes = nodes;
+    move_call(call);
+    if (call->err) {
+        error_setg_errno(errp, call->err, "move_pages failed on memdev '%s'",
+                         r->id);
+        return false;
+    }
+    for (unsigned long i = 0; i < call->count; i++) {
+        switch (call->status[i]) {
+        case -EBUSY:
+            s->busy_pages++;
+            break;
+        case -EACCES:
+            s->refused_pages++;
+            break;
+        case -ENOENT:
+        case -EFAULT:
+            break;
+        default:
+            if (call->status[i] < 0) {
+                s->failed_pages++;
+            }
+        }
+    }
+    return look_up(r, call, index, errp);
+}
+
+/*
+ * Move one batch of units of @r.  Where the pages are is looked up
+ * first.  With units of several pages, the first page of each unit that
+ * is elsewhere goes alone (a transparent huge page moves whole with it,
+ * and its tail pages would only report EBUSY), then whatever is still
+ * elsewhere.  Returns the bytes moved, or -1 with @errp set when a
+ * syscall itself failed.
  */
 static int64_t coroutine_fn move_batch(NumaMoveJob *s, MoveRange *r,
                                        const uint64_t *units, size_t n,
@@ -283,61 +326,67 @@ static int64_t coroutine_fn move_batch(NumaMoveJob *s, MoveRange *r,
     uint64_t page_size = qemu_real_host_page_size();
     g_autofree void **pages = g_new(void *, BATCH_PAGES);
     g_autofree uint64_t *index = g_new(uint64_t, BATCH_PAGES);
+    g_autofree uint64_t *all = g_new(uint64_t, BATCH_PAGES);
     g_autofree int *nodes = g_new(int, BATCH_PAGES);
     g_autofree int *status = g_new(int, BATCH_PAGES);
-    MoveCall call = { .pages = pages, .nodes = nodes, .status = status };
+    g_autofree bool *elsewhere = g_new0(bool, BATCH_PAGES);
+    MoveCall call = { .pages = pages, .status = status };
+    unsigned long nr_all;
     int64_t moved = 0;
 
     for (size_t u = 0; u < n; u++) {
         uint64_t count, first = unit_first_page(r, units[u], &count);
 
         for (uint64_t p = first; p < first + count; p++) {
-            if (page_needs_move(s, r, p) && call.count < BATCH_PAGES) {
+            if (call.count < BATCH_PAGES) {
                 pages[call.count] = r->host + p * page_size;
-                nodes[call.count] = s->node;
-                index[call.count++] = p;
+                all[call.count++] = p;
             }
         }
     }
-    if (call.count) {
-        move_call(&call);
-        if (call.err) {
-            error_setg_errno(errp, call.err, "move_pages failed on memdev "
-                             "'%s'", r->id);
+    nr_all = call.count;
+    if (!look_up(r, &call, all, errp)) {
+        return -1;
+    }
+    for (unsigned long i = 0; i < nr_all; i++) {
+        elsewhere[i] = page_needs_move(s, r, all[i]);
+    }
+    for (int pass = unit_pages(r) > 1 ? 0 : 1; pass < 2; pass++) {
+        bool unit_taken = false;
+        uint64_t unit = UINT64_MAX;
+
+        call.count = 0;
+        for (unsigned long i = 0; i < nr_all; i++) {
+            uint64_t u = all[i] / unit_pages(r);
+
+            if (u != unit) {
+                unit = u;
+                unit_taken = false;
+            }
+            if (!page_needs_move(s, r, all[i]) || (pass == 0 && unit_taken)) {
+                continue;
+            }
+            unit_taken = true;
+            pages[call.count] = r->host + all[i] * page_size;
+            index[call.count++] = all[i];
+        }
+        if (call.count && !move_and_look_up(s, r, &call, nodes, index, errp)) {
             return -1;
         }
-        for (unsigned long i = 0; i < call.count; i++) {
-            switch (status[i]) {
-            case -EBUSY:
-                s->busy_pages++;
-                break;
-            case -EACCES:
-                s->refused_pages++;
-                break;
-            case -ENOENT:
-            case -EFAULT:
-                break;
-            default:
-                if (status[i] < 0) {
-                    s->failed_pages++;
-                }
+        if (pass == 0 && call.count) {
+            /* the rest of each unit may have moved with its first page */
+            for (unsigned long i = 0; i < nr_all; i++) {
+                pages[i] = r->host + all[i] * page_size;
+            }
+            call.count = nr_all;
+            if (!look_up(r, &call, all, errp)) {
+                return -1;
             }
         }
-        /* where they are now: a THP moves whole, its tails report busy */
-        call.nodes = NULL;
-        move_call(&call);
-        if (call.err) {
-            error_setg_errno(errp, call.err, "cannot look up the host nodes "
-                             "of memdev '%s'", r->id);
-            return -1;
-        }
-        for (unsigned long i = 0; i < call.count; i++) {
-            if (status[i] == s->node) {
-                moved += page_size;
-            }
-            r->page_node[index[i]] = status[i] >= 0 ? status[i] :
-                                     NODE_NOT_PRESENT;
-        }
+    }
+    for (unsigned long i = 0; i < nr_all; i++) {
+        moved += elsewhere[i] && r->page_node[all[i]] == s->node ?
+                 page_size : 0;
     }
     for (size_t u = 0; u < n; u++) {
         uint64_t count, first = unit_first_page(r, units[u], &count);
@@ -359,14 +408,15 @@ static __org_qemu_memx_NodeBytesList *node_bytes_list(const uint64_t *pages,
 {
     __org_qemu_memx_NodeBytesList *head = NULL, **tail = &head;
 
-    for (int slot = 0; slot <= nr_nodes; slot++) {
+    for (int slot = 0; slot <= nr_nodes + 1; slot++) {
         __org_qemu_memx_NodeBytes *nb;
 
         if (!pages[slot]) {
             continue;
         }
         nb = g_new(__org_qemu_memx_NodeBytes, 1);
-        nb->node = slot == nr_nodes ? NODE_NOT_PRESENT : slot;
+        nb->node = slot == nr_nodes ? NODE_NOT_PRESENT :
+                   slot == nr_nodes + 1 ? NODE_UNKNOWN : slot;
         nb->bytes = pages[slot] * qemu_real_host_page_size();
         QAPI_LIST_APPEND(tail, nb);
     }
@@ -378,8 +428,8 @@ static void publish_info(NumaMoveJob *s)
 {
     __org_qemu_memx_NumaMoveInfo *info = g_new0(typeof(*info), 1);
     int nr_nodes = MAX_NODES + 1;
-    g_autofree uint64_t *all = g_new0(uint64_t, nr_nodes + 1);
-    g_autofree uint64_t *hot = g_new0(uint64_t, nr_nodes + 1);
+    g_autofree uint64_t *all = g_new0(uint64_t, nr_nodes + 2);
+    g_autofree uint64_t *hot = g_new0(uint64_t, nr_nodes + 2);
     bool tracked = false;
     uint64_t remaining = 0;
 
@@ -425,7 +475,6 @@ static int coroutine_fn numa_move_run(Job *job, Error **errp)
 {
     NumaMoveJob *s = container_of(job, NumaMoveJob, common);
     DECLARE_BITMAP(target, MAX_NODES + 1) = { 0 };
-    Error *local_err = NULL;
     int ret = 0;
 
     set_bit(s->node, target);
@@ -442,14 +491,7 @@ static int coroutine_fn numa_move_run(Job *job, Error **errp)
         }
         bitmap_copy(r->backend->host_nodes, target, MAX_NODES + 1);
         r->backend->policy = HOST_MEM_POLICY_BIND;
-        look_up_range(s, r, &local_err);
-        if (local_err) {
-            error_propagate(errp, local_err);
-            ret = -EIO;
-            goto out;
-        }
     }
-    publish_info(s);
 
     for (guint i = 0; i < s->ranges->len && !ret; i++) {
         MoveRange *r = g_ptr_array_index(s->ranges, i);
@@ -717,7 +759,10 @@ void qmp___org_qemu_memx_numa_move(const char *job_id, const char *memdev,
                             order == ORG_QEMU_MEMX_NUMA_MOVE_ORDER_HOT_FIRST ?
                             NUMA_MOVE_ORDER_HOT_FIRST : NUMA_MOVE_ORDER_ADDRESS,
                             MOVE_ROUNDS);
-        r->page_node = g_new0(int16_t, r->nr_pages);
+        r->page_node = g_new(int16_t, r->nr_pages);
+        for (uint64_t p = 0; p < r->nr_pages; p++) {
+            r->page_node[p] = NODE_UNKNOWN;
+        }
         r->old_policy = backend->policy;
         bitmap_copy(r->old_nodes, backend->host_nodes, MAX_NODES + 1);
         s->total_bytes += r->size;
@@ -751,6 +796,9 @@ static void hmp_print_residency(Monitor *mon, const char *what,
     for (; l; l = l->next) {
         if (l->value->node == NODE_NOT_PRESENT) {
             monitor_printf(mon, " untouched %" PRIu64 " MiB",
+                           l->value->bytes >> 20);
+        } else if (l->value->node == NODE_UNKNOWN) {
+            monitor_printf(mon, " not looked at yet %" PRIu64 " MiB",
                            l->value->bytes >> 20);
         } else {
             monitor_printf(mon, " node %" PRId64 " %" PRIu64 " MiB",

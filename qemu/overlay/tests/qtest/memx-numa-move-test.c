@@ -2,7 +2,9 @@
  * qtests for qemu-memx's page-activity tracker and NUMA move job that
  * need no second host node: the dirty-log provider classifying memory
  * the test writes, the object's refusals, a move to the node the memory
- * is on already, and the move's refusals.  The moves between two nodes
+ * is on already, and the move's refusals; and the tracker's dirty log
+ * during a live migration, which must not take migration's dirty bits.
+ * The moves between two nodes
  * are tested in a two-node VM (tests/numa/numa_move_test.py).
  *
  * Copyright (c) 2026 qemu-memx developers
@@ -11,6 +13,9 @@
 
 #include "qemu/osdep.h"
 #include "libqtest.h"
+#include "migration/framework.h"
+#include "migration/migration-qmp.h"
+#include "migration/migration-util.h"
 #include "qobject/qdict.h"
 #include "qobject/qlist.h"
 #include "memx-migration-test.h"
@@ -183,6 +188,12 @@ static void test_move_in_place(void)
     qobject_unref(rsp);
     hmp = qtest_hmp(qts, "info memx-numa-move");
     g_assert_nonnull(strstr(hmp, "job m0 (concluded): to host node 0"));
+    /* the completion event carries the same report */
+    rsp = qtest_qmp_eventwait_ref(qts, "__org.qemu-memx_NUMA_MOVE_COMPLETED");
+    info = qdict_get_qdict(qdict_get_qdict(rsp, "data"), "info");
+    g_assert_cmpstr(qdict_get_str(info, "job-id"), ==, "m0");
+    g_assert_cmpint(qdict_get_int(info, "remaining-bytes"), ==, 0);
+    qobject_unref(rsp);
     qtest_quit(qts);
 }
 
@@ -222,8 +233,49 @@ static void test_move_refuses_shared(void)
     qtest_quit(qts);
 }
 
+static void *hook_start_tracked(QTestState *from, QTestState *to)
+{
+    migrate_incoming_qmp(to, "tcp:127.0.0.1:0", NULL, "{}");
+    return NULL;
+}
+
+/* The tracker saw the boot block's writes while migration ran. */
+static void hook_end_tracked(QTestState *from, QTestState *to, void *opaque)
+{
+    QDict *info = query_activity(from);
+    QDict *backend = first_backend(info);
+
+    g_assert_cmpint(qdict_get_int(info, "periods"), >=, 2);
+    g_assert_cmpint(qdict_get_int(backend, "hot-bytes") +
+                    qdict_get_int(backend, "warm-bytes"), >=, 2 * MIB);
+    qobject_unref(info);
+}
+
+/*
+ * The dirty-log provider logs for the display client, so a live
+ * migration beside it still sees every write: the boot block's memory
+ * is checked on the destination (migrate_end's check_guests_ram).
+ */
+static void test_dirty_log_during_migration(void)
+{
+    MigrateCommon args = {
+        .start = {
+            .opts_source = "-object x-memx-page-activity,id=pa0,"
+                           "provider=dirty-log,period-ms=20",
+        },
+        .listen_uri = "defer",
+        .start_hook = hook_start_tracked,
+        .end_hook = hook_end_tracked,
+        .live = true,
+    };
+
+    test_precopy_common(&args);
+}
+
 void memx_numa_move_tests_add(void)
 {
+    migration_test_add("/migration/memx/page-activity/dirty-log-migration",
+                       test_dirty_log_during_migration);
     qtest_add_func("/memx/page-activity/dirty-log-classes",
                    test_dirty_log_classes);
     qtest_add_func("/memx/page-activity/refusals", test_tracker_refusals);
