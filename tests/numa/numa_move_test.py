@@ -38,7 +38,7 @@ from memxvm import QMP, QMPError, qemu_binary  # noqa: E402
 MIB = 1 << 20
 GUEST_MIB = 256
 HOT_MIB = 24
-BENCH_ROUNDS = 3
+BENCH_ROUNDS = 5
 
 
 class Hotset:
@@ -332,7 +332,7 @@ def bench(work, out, log):
     rows = []
     # Times inside a 2-vCPU TCG VM on a 2-core host swing by 3x from run
     # to run (the guest's vCPU, the move and the outer VM compete for the
-    # cores): alternate the orders, three runs each, and report medians.
+    # cores): alternate the orders, five runs each, and report medians.
     for _ in range(BENCH_ROUNDS):
         for order in ("hot-first", "address"):
             vm = Hotset(work).start()
