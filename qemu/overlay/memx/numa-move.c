@@ -6,9 +6,11 @@
  * (no MPOL_MF_MOVE, so only new faults are affected and mmap_lock is held
  * briefly), then works in batches: it asks the kernel where the batch's
  * pages are (move_pages(2) with no nodes) and moves those elsewhere with
- * move_pages(2) to the one target, which takes the mmap lock for reading only, never mbind
- * with MPOL_MF_MOVE over a whole backend, which would hold it for
- * writing and stall vCPU faults for the whole move.
+ * move_pages(2) to the one target, first one page per unit (a
+ * transparent huge page moves whole with it), then the rest.
+ * move_pages(2) takes the mmap lock for reading only; mbind with
+ * MPOL_MF_MOVE over a whole backend would hold it for writing and stall
+ * vCPU faults for the whole move.  Reports: numa-move-report.c.
  *
  * The order comes from migration-ext/numa-move-plan.c: hot units first,
  * as the page-activity tracker (page-activity.c) classifies them, then
@@ -40,8 +42,6 @@
 #include "qapi/error.h"
 #include "qapi/qapi-commands-memx.h"
 #include "qapi/qapi-events-memx.h"
-#include "qapi/qapi-visit-memx.h"
-#include "qapi/clone-visitor.h"
 #include "qobject/qdict.h"
 #include "block/thread-pool.h"
 #include "monitor/hmp.h"
@@ -53,52 +53,14 @@
 #include "exec/ramblock.h"
 #include "system/hostmem.h"
 #include "system/memx-page-activity.h"
-#include "migration-ext/numa-move-plan.h"
+#include "numa-move.h"
 
 #ifdef CONFIG_NUMA
 #include <numa.h>
 #include <numaif.h>
 #endif
 
-#define MOVE_ROUNDS 4
-#define BATCH_PAGES 8192        /* 32 MiB of 4 KiB pages per syscall */
-#define NODE_NOT_PRESENT (-1)
-#define NODE_UNKNOWN (-2)           /* not looked up yet */
-#define HOT_LOCAL_SHARE 0.9
-
-/* One memory backend being moved. */
-typedef struct MoveRange {
-    HostMemoryBackend *backend;     /* referenced for the job's life */
-    char *id;
-    RAMBlock *block;
-    uint8_t *host;
-    uint64_t size;
-    uint64_t nr_pages;
-    unsigned unit_shift;
-    NumaMovePlan plan;
-    int16_t *page_node;             /* per host page, or NODE_* */
-    HostMemPolicy old_policy;
-    DECLARE_BITMAP(old_nodes, MAX_NODES + 1);
-} MoveRange;
-
-typedef struct NumaMoveJob {
-    Job common;
-    GPtrArray *ranges;              /* MoveRange */
-    uint16_t node;
-    __org_qemu_memx_NumaMoveOrder order;
-    RateLimit limit;
-    bool limited;
-    Error *blocker;
-    int64_t start_ns, end_ns, hot_local_ns;
-    uint64_t total_bytes, moved_bytes;
-    uint64_t busy_pages, refused_pages, failed_pages;
-    unsigned rounds;
-    char *error;
-} NumaMoveJob;
-
-/* The running or last job; kept (not the Job) for the query. */
-static __org_qemu_memx_NumaMoveInfo *last_move_info;
-static NumaMoveJob *running_move;
+NumaMoveJob *numa_move_running;
 
 /* One move_pages(2) call, run in the thread pool. */
 typedef struct MoveCall {
@@ -141,11 +103,6 @@ static void move_range_free(gpointer data)
     g_free(r);
 }
 
-static uint64_t unit_pages(const MoveRange *r)
-{
-    return (UINT64_C(1) << r->unit_shift) / qemu_real_host_page_size();
-}
-
 /* Pages [first, first + n) of unit @unit, clipped to the range. */
 static uint64_t unit_first_page(const MoveRange *r, uint64_t unit,
                                 uint64_t *n)
@@ -172,85 +129,6 @@ static int apply_policy(MoveRange *r, HostMemPolicy policy,
 #else
     return -ENOSYS;
 #endif
-}
-
-/* Is the page (perhaps) somewhere else than the target? */
-static bool page_needs_move(const NumaMoveJob *s, const MoveRange *r,
-                            uint64_t page)
-{
-    return r->page_node[page] != NODE_NOT_PRESENT &&
-           r->page_node[page] != s->node;
-}
-
-/* Pages of @r that share one class of @pa. */
-static uint64_t class_pages(const MoveRange *r, const PageActivity *pa)
-{
-    return pa && pa->unit_shift == r->unit_shift ? unit_pages(r) : 1;
-}
-
-/* Is the unit holding @page of @r classed hot? */
-static bool page_is_hot(const MoveRange *r, const PageActivity *pa,
-                        uint64_t page)
-{
-    return pa && page_activity_class(pa, (page * qemu_real_host_page_size())
-                                     >> pa->unit_shift) == PAGE_ACTIVITY_HOT;
-}
-
-static void count_residency(const NumaMoveJob *s, const MoveRange *r,
-                            const PageActivity *pa, uint64_t *all,
-                            uint64_t *hot, int nr_nodes)
-{
-    bool unit_hot = false;
-
-    for (uint64_t page = 0; page < r->nr_pages; page++) {
-        int node = r->page_node[page];
-        int slot = node == NODE_UNKNOWN ? nr_nodes + 1 :
-                   node == NODE_NOT_PRESENT || node >= nr_nodes ? nr_nodes :
-                   node;
-
-        if (page % class_pages(r, pa) == 0) {
-            unit_hot = page_is_hot(r, pa, page);
-        }
-        all[slot]++;
-        hot[slot] += unit_hot;
-    }
-}
-
-/* Has the memory classed hot reached HOT_LOCAL_SHARE on the target? */
-static void check_hot_local(NumaMoveJob *s)
-{
-    uint64_t hot_present = 0, hot_local = 0;
-    bool tracked = false;
-
-    if (s->hot_local_ns) {
-        return;
-    }
-    for (guint i = 0; i < s->ranges->len; i++) {
-        MoveRange *r = g_ptr_array_index(s->ranges, i);
-        const PageActivity *pa = memx_page_activity_of(r->block);
-
-        if (!pa) {
-            continue;
-        }
-        tracked = true;
-        for (uint64_t page = 0; page < r->nr_pages; page++) {
-            if (!page_is_hot(r, pa, page)) {
-                /* the unit is not hot: skip to the next one */
-                page = (page / class_pages(r, pa) + 1) * class_pages(r, pa) - 1;
-                continue;
-            }
-            /* pages not looked up yet count as present elsewhere */
-            if (r->page_node[page] == NODE_NOT_PRESENT) {
-                continue;
-            }
-            hot_present++;
-            hot_local += r->page_node[page] == s->node;
-        }
-    }
-    if (tracked && hot_present &&
-        hot_local >= HOT_LOCAL_SHARE * hot_present) {
-        s->hot_local_ns = get_clock();
-    }
 }
 
 /* Look up where the pages of @call are now; false with @errp set. */
@@ -403,74 +281,6 @@ static int64_t coroutine_fn move_batch(NumaMoveJob *s, MoveRange *r,
     return moved;
 }
 
-static __org_qemu_memx_NodeBytesList *node_bytes_list(const uint64_t *pages,
-                                                      int nr_nodes)
-{
-    __org_qemu_memx_NodeBytesList *head = NULL, **tail = &head;
-
-    for (int slot = 0; slot <= nr_nodes + 1; slot++) {
-        __org_qemu_memx_NodeBytes *nb;
-
-        if (!pages[slot]) {
-            continue;
-        }
-        nb = g_new(__org_qemu_memx_NodeBytes, 1);
-        nb->node = slot == nr_nodes ? NODE_NOT_PRESENT :
-                   slot == nr_nodes + 1 ? NODE_UNKNOWN : slot;
-        nb->bytes = pages[slot] * qemu_real_host_page_size();
-        QAPI_LIST_APPEND(tail, nb);
-    }
-    return head;
-}
-
-/* Snapshot the job's figures into last_move_info. */
-static void publish_info(NumaMoveJob *s)
-{
-    __org_qemu_memx_NumaMoveInfo *info = g_new0(typeof(*info), 1);
-    int nr_nodes = MAX_NODES + 1;
-    g_autofree uint64_t *all = g_new0(uint64_t, nr_nodes + 2);
-    g_autofree uint64_t *hot = g_new0(uint64_t, nr_nodes + 2);
-    bool tracked = false;
-    uint64_t remaining = 0;
-
-    for (guint i = 0; i < s->ranges->len; i++) {
-        MoveRange *r = g_ptr_array_index(s->ranges, i);
-        const PageActivity *pa = memx_page_activity_of(r->block);
-
-        tracked |= pa != NULL;
-        count_residency(s, r, pa, all, hot, nr_nodes);
-        for (uint64_t p = 0; p < r->nr_pages; p++) {
-            remaining += page_needs_move(s, r, p);
-        }
-    }
-    info->job_id = g_strdup(s->common.id);
-    info->status = s->common.status;
-    info->node = s->node;
-    info->order = s->order;
-    info->total_bytes = s->total_bytes;
-    info->moved_bytes = s->moved_bytes;
-    info->remaining_bytes = remaining * qemu_real_host_page_size();
-    info->elapsed_ms = ((s->end_ns ? s->end_ns : get_clock()) - s->start_ns) /
-                       SCALE_MS;
-    if (s->hot_local_ns) {
-        info->has_hot_local_ms = true;
-        info->hot_local_ms = (s->hot_local_ns - s->start_ns) / SCALE_MS;
-    }
-    info->residency = node_bytes_list(all, nr_nodes);
-    if (tracked) {
-        info->has_hot_residency = true;
-        info->hot_residency = node_bytes_list(hot, nr_nodes);
-    }
-    info->busy_pages = s->busy_pages;
-    info->refused_pages = s->refused_pages;
-    info->failed_pages = s->failed_pages;
-    info->rounds = s->rounds;
-    info->cancelled = job_is_cancelled(&s->common);
-    info->error = g_strdup(s->error);
-    qapi_free___org_qemu_memx_NumaMoveInfo(last_move_info);
-    last_move_info = info;
-}
-
 static int coroutine_fn numa_move_run(Job *job, Error **errp)
 {
     NumaMoveJob *s = container_of(job, NumaMoveJob, common);
@@ -517,8 +327,8 @@ static int coroutine_fn numa_move_run(Job *job, Error **errp)
                 break;
             }
             s->moved_bytes += moved;
-            check_hot_local(s);
-            publish_info(s);
+            numa_move_check_hot_local(s);
+            numa_move_publish(s);
             if (s->limited && moved) {
                 job_sleep_ns(job, ratelimit_calculate_delay(&s->limit, moved));
             } else {
@@ -564,7 +374,7 @@ out:
         }
     }
     s->end_ns = get_clock();
-    check_hot_local(s);
+    numa_move_check_hot_local(s);
     if (ret && errp && *errp) {
         s->error = g_strdup(error_get_pretty(*errp));
     }
@@ -574,17 +384,18 @@ out:
 static void numa_move_clean(Job *job)
 {
     NumaMoveJob *s = container_of(job, NumaMoveJob, common);
+    __org_qemu_memx_NumaMoveInfo *info;
 
-    publish_info(s);
-    last_move_info->status = JOB_STATUS_CONCLUDED;
-    qapi_event_send___org_qemu_memx_numa_move_completed(last_move_info);
+    info = numa_move_publish(s);
+    info->status = JOB_STATUS_CONCLUDED;
+    qapi_event_send___org_qemu_memx_numa_move_completed(info);
     migrate_del_blocker(&s->blocker);
     if (s->limited) {
         ratelimit_destroy(&s->limit);
     }
     g_ptr_array_free(s->ranges, true);
     g_free(s->error);
-    running_move = NULL;
+    numa_move_running = NULL;
 }
 
 static const JobDriver numa_move_job_driver = {
@@ -677,9 +488,9 @@ void qmp___org_qemu_memx_numa_move(const char *job_id, const char *memdev,
     if (!has_order) {
         order = ORG_QEMU_MEMX_NUMA_MOVE_ORDER_HOT_FIRST;
     }
-    if (running_move) {
+    if (numa_move_running) {
         error_setg(errp, "NUMA move job '%s' is still running",
-                   running_move->common.id);
+                   numa_move_running->common.id);
         return;
     }
     if (migration_is_running()) {
@@ -769,77 +580,9 @@ void qmp___org_qemu_memx_numa_move(const char *job_id, const char *memdev,
         g_ptr_array_add(s->ranges, r);
     }
     job_progress_set_remaining(&s->common, s->total_bytes);
-    running_move = s;
-    publish_info(s);
+    numa_move_running = s;
+    numa_move_publish(s);
     job_start(&s->common);
-}
-
-__org_qemu_memx_NumaMoveInfoList *
-qmp___org_qemu_memx_query_numa_move(Error **errp)
-{
-    __org_qemu_memx_NumaMoveInfoList *list = NULL;
-
-    if (running_move) {
-        publish_info(running_move);
-    }
-    if (last_move_info) {
-        QAPI_LIST_PREPEND(list, QAPI_CLONE(__org_qemu_memx_NumaMoveInfo,
-                                           last_move_info));
-    }
-    return list;
-}
-
-static void hmp_print_residency(Monitor *mon, const char *what,
-                                __org_qemu_memx_NodeBytesList *l)
-{
-    monitor_printf(mon, "%s:", what);
-    for (; l; l = l->next) {
-        if (l->value->node == NODE_NOT_PRESENT) {
-            monitor_printf(mon, " untouched %" PRIu64 " MiB",
-                           l->value->bytes >> 20);
-        } else if (l->value->node == NODE_UNKNOWN) {
-            monitor_printf(mon, " not looked at yet %" PRIu64 " MiB",
-                           l->value->bytes >> 20);
-        } else {
-            monitor_printf(mon, " node %" PRId64 " %" PRIu64 " MiB",
-                           l->value->node, l->value->bytes >> 20);
-        }
-    }
-    monitor_printf(mon, "\n");
-}
-
-void hmp_info_memx_numa_move(Monitor *mon, const QDict *qdict)
-{
-    g_autoptr(__org_qemu_memx_NumaMoveInfoList) list =
-        qmp___org_qemu_memx_query_numa_move(NULL);
-    __org_qemu_memx_NumaMoveInfo *info;
-
-    if (!list) {
-        monitor_printf(mon, "no NUMA move has run\n");
-        return;
-    }
-    info = list->value;
-    monitor_printf(mon, "job %s (%s): to host node %u, %s order\n",
-                   info->job_id, JobStatus_str(info->status), info->node,
-                   __org_qemu_memx_NumaMoveOrder_str(info->order));
-    monitor_printf(mon, "moved %" PRIu64 " MiB, %" PRIu64 " MiB left of %"
-                   PRIu64 " MiB, %" PRIu64 " ms\n", info->moved_bytes >> 20,
-                   info->remaining_bytes >> 20, info->total_bytes >> 20,
-                   info->elapsed_ms);
-    if (info->has_hot_local_ms) {
-        monitor_printf(mon, "hot memory 90%% local after %" PRIu64 " ms\n",
-                       info->hot_local_ms);
-    }
-    hmp_print_residency(mon, "all RAM", info->residency);
-    if (info->has_hot_residency) {
-        hmp_print_residency(mon, "hot", info->hot_residency);
-    }
-    monitor_printf(mon, "pages busy %" PRIu64 ", refused %" PRIu64
-                   ", failed %" PRIu64 ", passes %u\n", info->busy_pages,
-                   info->refused_pages, info->failed_pages, info->rounds);
-    if (info->error) {
-        monitor_printf(mon, "error: %s\n", info->error);
-    }
 }
 
 void hmp_memx_numa_move(Monitor *mon, const QDict *qdict)
