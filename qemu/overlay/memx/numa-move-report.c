@@ -55,6 +55,20 @@ static void count_residency(const NumaMoveJob *s, const MoveRange *r,
     }
 }
 
+uint64_t numa_move_pages_left(const NumaMoveJob *s)
+{
+    uint64_t left = 0;
+
+    for (guint i = 0; i < s->ranges->len; i++) {
+        const MoveRange *r = g_ptr_array_index(s->ranges, i);
+
+        for (uint64_t p = 0; p < r->nr_pages; p++) {
+            left += page_needs_move(s, r, p);
+        }
+    }
+    return left;
+}
+
 void numa_move_check_hot_local(NumaMoveJob *s)
 {
     uint64_t hot_present = 0, hot_local = 0;
@@ -118,7 +132,6 @@ __org_qemu_memx_NumaMoveInfo *numa_move_publish(NumaMoveJob *s)
     g_autofree uint64_t *all = g_new0(uint64_t, nr_nodes + 2);
     g_autofree uint64_t *hot = g_new0(uint64_t, nr_nodes + 2);
     bool tracked = false;
-    uint64_t remaining = 0;
 
     for (guint i = 0; i < s->ranges->len; i++) {
         MoveRange *r = g_ptr_array_index(s->ranges, i);
@@ -126,9 +139,6 @@ __org_qemu_memx_NumaMoveInfo *numa_move_publish(NumaMoveJob *s)
 
         tracked |= pa != NULL;
         count_residency(s, r, pa, all, hot, nr_nodes);
-        for (uint64_t p = 0; p < r->nr_pages; p++) {
-            remaining += page_needs_move(s, r, p);
-        }
     }
     info->job_id = g_strdup(s->common.id);
     info->status = s->common.status;
@@ -136,7 +146,8 @@ __org_qemu_memx_NumaMoveInfo *numa_move_publish(NumaMoveJob *s)
     info->order = s->order;
     info->total_bytes = s->total_bytes;
     info->moved_bytes = s->moved_bytes;
-    info->remaining_bytes = remaining * qemu_real_host_page_size();
+    info->remaining_bytes = numa_move_pages_left(s) *
+                            qemu_real_host_page_size();
     info->elapsed_ms = ((s->end_ns ? s->end_ns : get_clock()) - s->start_ns) /
                        SCALE_MS;
     if (s->hot_local_ns) {

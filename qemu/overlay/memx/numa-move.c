@@ -340,15 +340,8 @@ static int coroutine_fn numa_move_run(Job *job, Error **errp)
         ret = -ECANCELED;
     }
     if (!ret) {
-        uint64_t left = 0;
+        uint64_t left = numa_move_pages_left(s);
 
-        for (guint i = 0; i < s->ranges->len; i++) {
-            MoveRange *r = g_ptr_array_index(s->ranges, i);
-
-            for (uint64_t p = 0; p < r->nr_pages; p++) {
-                left += page_needs_move(s, r, p);
-            }
-        }
         if (left) {
             error_setg(errp, "%" PRIu64 " KiB could not be moved to host "
                        "node %u after %u passes (%" PRIu64 " pages busy, %"

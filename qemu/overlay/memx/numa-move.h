@@ -71,6 +71,9 @@ static inline bool page_needs_move(const NumaMoveJob *s, const MoveRange *r,
 /* Snapshot the job's figures for the query; returns that report. */
 __org_qemu_memx_NumaMoveInfo *numa_move_publish(NumaMoveJob *s);
 
+/* Pages not known to be on the target yet, over all ranges. */
+uint64_t numa_move_pages_left(const NumaMoveJob *s);
+
 /* Note the moment the memory classed hot became HOT_LOCAL_SHARE local. */
 void numa_move_check_hot_local(NumaMoveJob *s);
 
