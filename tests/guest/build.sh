@@ -9,7 +9,8 @@
 # writes OUT/<flavour>/:
 #   bzImage           the Debian vmlinuz (KASLR boots through SeaBIOS)
 #   vmlinux           its uncompressed ELF kernel (fast PVH boot)
-#   initramfs.cpio    busybox-static + init.sh + memx-workload + modules
+#   initramfs.cpio    busybox-static + init.sh + memx-workload + modules,
+#                     virtio_tmem.ko built for that kernel (guest-driver/linux)
 #   kernel-release    e.g. 6.12.95+deb12-amd64
 # A flavour is rebuilt only when its inputs change (stamp file).
 #
@@ -17,6 +18,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+driver=$here/../../guest-driver/linux
 die() { echo "qemu-memx: error: $*" >&2; exit 1; }
 note() { echo "qemu-memx: $*" >&2; }
 
@@ -30,8 +32,13 @@ mkdir -p "$cache" "$out"
 # virtio_pci built in; its 9p modules serve tests/numa/nested.py (init.sh's
 # memx.chroot mode: the host's root filesystem over virtio-9p).
 modules_6_1="virtio virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
-virtio_balloon qemu_fw_cfg virtio_console"
-modules_6_12="virtio_balloon qemu_fw_cfg netfs 9pnet 9pnet_virtio 9p"
+virtio_balloon qemu_fw_cfg virtio_console virtio_blk"
+modules_6_12="virtio_balloon qemu_fw_cfg netfs 9pnet 9pnet_virtio 9p virtio_blk"
+# Modules copied into /modules but loaded only by the tests that use
+# them (the swap bench's zram). virtio_tmem.ko itself is built for each
+# kernel from guest-driver/linux (build-debian.sh).
+extra_6_1="zsmalloc zram"
+extra_6_12="zram"
 
 for tool in busybox cpio dpkg-deb apt-get xz zstd gcc; do
     command -v "$tool" >/dev/null || [ -x "/bin/$tool" ] ||
@@ -70,8 +77,9 @@ kernel_package() {
 
 for fl in "${flavours[@]}"; do
     case $fl in
-    6.1) mods=$modules_6_1; rel=bookworm; target_suffix= ;;
-    6.12) mods=$modules_6_12; rel=bookworm-backports; target_suffix=/bookworm-backports ;;
+    6.1) mods=$modules_6_1; extra=$extra_6_1; rel=bookworm; target_suffix= ;;
+    6.12) mods=$modules_6_12; extra=$extra_6_12; rel=bookworm-backports
+          target_suffix=/bookworm-backports ;;
     *) die "unknown guest flavour '$fl' (have: 6.1 6.12)" ;;
     esac
     spec=$(kernel_package "$fl")
@@ -94,8 +102,10 @@ bookworm-backports entry present (./configure adds it) and apt-get update done?"
     fi
     dir=$out/$fl
     stamp=$(cat "$deb.sha256" 2>/dev/null || sha256sum "$deb" | tee "$deb.sha256")
-    stamp=$(printf '%s\n' "$stamp" "$mods" | cat - "$here/init.sh" "$here/build.sh" \
-            "$workload" | sha256sum | cut -d' ' -f1)
+    stamp=$(printf '%s\n' "$stamp" "$mods" "$extra" |
+            cat - "$here/init.sh" "$here/build.sh" "$workload" \
+                "$driver"/Kbuild "$driver"/*.[ch] "$driver"/build-debian.sh |
+            sha256sum | cut -d' ' -f1)
     if [ -f "$dir/stamp" ] && [ "$(cat "$dir/stamp")" = "$stamp" ]; then
         continue
     fi
@@ -113,15 +123,20 @@ bookworm-backports entry present (./configure adds it) and apt-get update done?"
     cp "$workload" "$root/bin/memx-workload"
     install -m 0755 "$here/init.sh" "$root/init"
     : > "$root/modules/order"
-    for m in $mods; do
+    for m in $mods $extra; do
         f=$(find "$tmp/pkg/lib/modules/$krel" -name "$m.ko" -o -name "$m.ko.xz" | head -n1)
         [ -n "$f" ] || die "module $m not found in $pkg"
         case $f in
         *.xz) xz -dc "$f" > "$root/modules/$m.ko" ;;
         *) cp "$f" "$root/modules/$m.ko" ;;
         esac
-        echo "$m" >> "$root/modules/order"
+        case " $extra " in
+        *" $m "*) ;;
+        *) echo "$m" >> "$root/modules/order" ;;
+        esac
     done
+    "$driver/build-debian.sh" "$root/modules/virtio_tmem.ko" "$krel" \
+        "$(dpkg-deb -f "$deb" Version)" || die "cannot build virtio_tmem.ko for $krel"
     (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) > "$dir/initramfs.cpio"
     echo "$krel" > "$dir/kernel-release"
     rm -rf "$tmp"

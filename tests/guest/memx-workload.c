@@ -31,6 +31,13 @@
  *   pcp                  pages on the per-CPU free lists (sum of the
  *                        pagesets' "count" in /proc/zoneinfo) and MemFree
  *   sleep SECONDS        wait (useful on the kernel command line)
+ *   touch PASSES         PASSES passes over the last region: check each
+ *                        page's checksum, rewrite it with new random data
+ *                        (a region larger than RAM swaps on every page);
+ *                        prints pages, bad pages, seconds and pages/s
+ *   sh COMMAND...        run the rest of the line with /bin/sh (the swap
+ *                        tests' setup: insmod, mkswap, swapon); replies
+ *                        MEMX-OK sh rc=0 or MEMX-ERR sh rc=N
  *
  * Commands come from the command line (each argument "cmd:arg:arg") and
  * then from stdin, one per line.  Every reply is one line starting with
@@ -53,6 +60,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -548,6 +556,33 @@ static bool start_thread(void *(*fn)(void *), void *arg)
     return pthread_create(&t, NULL, fn, arg) == 0 && pthread_detach(t) == 0;
 }
 
+/* Check and rewrite every page of the last region, PASSES times. */
+static void cmd_touch(size_t passes)
+{
+    static uint64_t seed = 0x746f7563;
+    Region *r = nr_regions ? &regions[nr_regions - 1] : NULL;
+    uint64_t bad = 0;
+    double t0 = now_seconds(), secs;
+
+    if (!r || passes == 0) {
+        printf("MEMX-ERR touch no region or no passes\n");
+        return;
+    }
+    for (size_t pass = 0; pass < passes; pass++) {
+        for (size_t i = 0; i < r->pages; i++) {
+            uint8_t *page = r->mem + i * PAGE_SIZE;
+
+            bad += page_sum(page) != r->sums[i];
+            fill_random_page(page, &seed);
+            r->sums[i] = page_sum(page);
+        }
+    }
+    secs = now_seconds() - t0;
+    printf("%s touch pages=%zu bad=%" PRIu64 " seconds=%.3f pps=%.0f\n",
+           bad ? "MEMX-ERR" : "MEMX-OK", r->pages * passes, bad, secs,
+           r->pages * passes / secs);
+}
+
 /* Parse "cmd a b" or "cmd:a:b"; returns false on unknown/bad input. */
 static bool run_command(char *line)
 {
@@ -556,6 +591,15 @@ static bool run_command(char *line)
     char *save = NULL;
     size_t a1, a2;
 
+    if (!strncmp(line, "sh ", 3)) {
+        int rc;
+
+        fflush(stdout);
+        rc = system(line + 3);
+        rc = rc == -1 ? 127 : WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+        printf("%s sh rc=%d\n", rc ? "MEMX-ERR" : "MEMX-OK", rc);
+        return rc == 0;
+    }
     for (char *tok = strtok_r(line, " :\t\r\n", &save); tok && argc < 4;
          tok = strtok_r(NULL, " :\t\r\n", &save)) {
         argv[argc++] = tok;
@@ -618,6 +662,9 @@ static bool run_command(char *line)
     } else if (!strcmp(argv[0], "pcp")) {
         cmd_pcp();
         return true;
+    } else if (!strcmp(argv[0], "touch")) {
+        cmd_touch(a1);
+        return true;
     } else if (!strcmp(argv[0], "sleep")) {
         sleep(a1);
         REPLY(true, "seconds=%zu", a1);
@@ -628,7 +675,7 @@ static bool run_command(char *line)
 
 int main(int argc, char **argv)
 {
-    char line[256];
+    char line[1024];
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (int i = 1; i < argc; i++) {
