@@ -19,13 +19,14 @@ QEMU_TEST_TARGETS := tests/qtest/migration-test tests/qtest/qos-test \
                      tests/qtest/memx-migration-test
 
 .PHONY: all build configure cores qemu firmware-links check check-unit \
-        check-peer check-e2e fuzz guest demo demo-tmem bench export-patches install clean distclean help
+        check-peer check-e2e check-tmem fuzz guest demo demo-tmem bench export-patches install clean distclean help
 
 all: build
 
 help:
 	@sed -n '2,5p' Makefile | sed 's/^# //'
-	@echo "Developer targets: build cores guest check-unit check-peer check-e2e fuzz bench"
+	@echo "Developer targets: build cores guest check-unit check-peer check-e2e check-tmem"
+	@echo "                   fuzz bench"
 	@echo "                   export-patches install clean distclean"
 
 # ./configure is idempotent and quick when nothing changed.
@@ -59,6 +60,9 @@ check-peer: build
 check-e2e: build
 	@tests/run-checks.sh e2e
 
+check-tmem: build
+	@tests/run-checks.sh tmem
+
 # Longer fuzzing of the guest-data parsers (FUZZ_SECONDS each, default 600).
 fuzz: cores
 	@tests/run-checks.sh fuzz
@@ -69,13 +73,10 @@ guest:
 demo: build guest
 	@tests/tcg-only.sh /usr/bin/python3 tests/e2e/demo.py
 
-# virtio-tmem at work, driven by the libqos (qtest) driver: no Linux guest
-# driver exists yet. Prints the store's statistics as they move.
-demo-tmem: build
-	@cd $(BUILD)/qemu && QTEST_QEMU_BINARY=$(QB)/qemu-system-x86_64 \
-	  $(CURDIR)/tests/tcg-only.sh $(QB)/tests/qtest/qos-test --tap -p \
-	  /x86_64/pc/i440FX-pcihost/pci-bus-pc/pci-bus/virtio-tmem-pci/virtio-tmem/virtio-tmem-tests/demo \
-	  2>/dev/null | sed -n 's/^# \{0,1\}//p; /^ok/p; /^not ok/p' | grep -v '^Start of\|^End of\|^random seed'
+# virtio-tmem at work in a real Linux guest (guest-driver/linux): swap
+# through /dev/tmemswap0, the store's statistics as they move.
+demo-tmem: build guest
+	@tests/tcg-only.sh /usr/bin/python3 tests/e2e/demo_tmem.py
 
 bench: build guest
 	@tests/bench/run.sh

@@ -82,12 +82,15 @@ apt_update() {
 
 # Packages from bookworm itself (qemu-system-x86: the stock 7.2 peer for
 # the interop tests; clang and its runtime: sanitizer build and libFuzzer;
-# libvirt: the client most users drive QEMU through, for the libvirt test)
+# libvirt: the client most users drive QEMU through, for the libvirt test;
+# gcc-12, libelf1 and bc: building virtio_tmem.ko against Debian's kernel
+# header packages, whose objtool links libelf)
 DEPS_MAIN="build-essential git ccache pkg-config python3 python3-venv ninja-build
 flex bison dpkg-dev libglib2.0-dev zlib1g-dev libpixman-1-dev libslirp-dev
 libfdt-dev libnuma-dev gcc-multilib seabios ipxe-qemu bzip2 xz-utils
 busybox-static cpio socat numactl zstd file qemu-system-x86 clang
-libclang-rt-14-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients"
+libclang-rt-14-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+gcc-12 libelf1 bc util-linux"
 # Packages that must come from bookworm-backports
 DEPS_BPO="meson python3-pycotap"
 

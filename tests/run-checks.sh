@@ -4,7 +4,7 @@
 #     N passed, N failed, N skipped
 # Exits non-zero when anything failed.
 #
-# Usage: tests/run-checks.sh [all|unit|peer]...
+# Usage: tests/run-checks.sh [all|unit|peer|tmem|...]...
 # Suites:
 #   unit   the stand-alone cores' unit tests (build/cores)
 #   peer   upstream's tests/qtest/migration-test smoke set, unmodified,
@@ -18,6 +18,9 @@
 #   e2e    live migration of real Linux guests (tests/e2e), checksums
 #          verified in the guest on the destination; fault cases; interop
 #          with Debian's stock QEMU 7.2 in both directions
+#   tmem   virtio-tmem's Linux driver in real 6.1 and 6.12 guests: swap
+#          through tmemswap in both modes, store shrink, quota fallback,
+#          refused puts, migration, unload, unplug (tests/e2e/tmemswap.py)
 #   numa   the hot-first NUMA move, inside a TCG VM with two NUMA nodes
 #          (tests/numa/nested.py running tests/numa/numa_move_test.py)
 set -uo pipefail
@@ -177,6 +180,15 @@ suite_e2e() {
     grep -E '^(ok|not ok) ' "$logs/e2e-libvirt.log" | sed 's/^/      /'
 }
 
+suite_tmem() {
+    echo "== virtio-tmem in real guests: tmemswap (guest-driver/linux)"
+    "$here/tests/guest/build.sh" "$build/guest" >/dev/null || {
+        failed=$((failed + 1)); failures+=("tmem: guest or driver build failed"); return; }
+    run_tap "e2e/tmemswap" "$logs/tmemswap.log" \
+        "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/e2e/tmemswap.py"
+    grep -E '^(ok|not ok) ' "$logs/tmemswap.log" | sed 's/^/      /'
+}
+
 suite_numa() {
     echo "== NUMA move on a two-node host (a nested TCG VM)"
     { "$here/tests/guest/build.sh" "$build/guest" >/dev/null &&
@@ -192,9 +204,14 @@ suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=(all)
 t0=$SECONDS
 if [ "${suites[0]}" = all ]; then
-    # The peer suite is the longest and mostly waits on TCG guests: run it
-    # beside the others (2 cores), collect its result at the end.
-    "$0" peer > "$logs/peer-suite.out" 2>&1 &
+    # The guests (and the guest driver) are built once, before two suites
+    # that use them run at the same time.
+    "$here/tests/guest/build.sh" "$build/guest" > "$logs/guest-build.log" 2>&1 || {
+        cat "$logs/guest-build.log"; echo "guest build failed"; exit 1; }
+    # The peer suite is the longest and mostly waits on TCG guests: run it,
+    # then the tmem suite, beside the others (2 cores); collect their
+    # results at the end.
+    "$0" peer tmem > "$logs/peer-suite.out" 2>&1 &
     peer_pid=$!
     suites=(unit sanitize qtest e2e numa)
 fi
@@ -205,6 +222,7 @@ for s in "${suites[@]}"; do
     e2e) suite_e2e ;;
     numa) suite_numa ;;
     qtest) suite_qtest ;;
+    tmem) suite_tmem ;;
     sanitize) suite_sanitize ;;
     fuzz) FUZZ_SECONDS=${FUZZ_SECONDS:-600} suite_sanitize ;;
     *) echo "unknown suite $s" >&2; exit 2 ;;

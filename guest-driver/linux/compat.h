@@ -33,9 +33,13 @@
 #define TMEMSWAP_HAVE_RW_PAGE 1
 #endif
 
-/* A bio-based disk of @block_size blocks that takes discards. */
+/*
+ * A bio-based disk of @block_size blocks that takes discards; on 6.1,
+ * synchronous means its fops have ->rw_page.
+ */
 static inline struct gendisk *tmemswap_alloc_disk(unsigned int block_size,
-						  unsigned int max_discard)
+						  unsigned int max_discard,
+						  bool synchronous)
 {
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
 	struct queue_limits lim = {
@@ -44,7 +48,7 @@ static inline struct gendisk *tmemswap_alloc_disk(unsigned int block_size,
 		.io_min = block_size,
 		.discard_granularity = block_size,
 		.max_hw_discard_sectors = max_discard,
-		.features = BLK_FEAT_SYNCHRONOUS,
+		.features = synchronous ? BLK_FEAT_SYNCHRONOUS : 0,
 	};
 
 	return blk_alloc_disk(&lim, NUMA_NO_NODE);

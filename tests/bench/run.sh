@@ -4,6 +4,7 @@
 #   free-page-skip.json  free-page planner: content checks per GiB
 #   tmem-pool.json    virtio-tmem page pool: put/get/flush vs memcpy,
 #                     eviction cost, metadata bytes per page
+#   swap.json         a swap-heavy guest on virtio-blk, zram and tmemswap
 #   numa-move.json    NUMA move in a two-node nested VM: when the hot set is
 #                     local, total time, tracker overhead
 #   migration.{json,txt,svg}   real-guest migrations, every scenario x config
@@ -30,6 +31,10 @@ echo "== NUMA move: hot-first vs address order vs migratepages (two-node nested 
 /usr/bin/python3 "$here/tests/numa/nested.py" -- \
     python3 tests/numa/numa_move_test.py --bench - | tee "$out/numa-move.log"
 grep '^NUMA-BENCH ' "$out/numa-move.log" | tail -n1 | cut -d' ' -f2- > "$out/numa-move.json"
+
+echo "== swap: tmemswap vs virtio-blk and zram (256 MiB guest, 512 MiB working set)"
+"$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/bench/swap_bench.py" \
+    --passes 2 --json "$out/swap.json"
 
 echo "== migration benchmarks (real guests)"
 exec "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/bench/migration_bench.py" "$@"

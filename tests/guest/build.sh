@@ -38,7 +38,7 @@ modules_6_12="virtio_balloon qemu_fw_cfg netfs 9pnet 9pnet_virtio 9p virtio_blk"
 # them (the swap bench's zram). virtio_tmem.ko itself is built for each
 # kernel from guest-driver/linux (build-debian.sh).
 extra_6_1="zsmalloc zram"
-extra_6_12="zram"
+extra_6_12="lz4_compress lz4hc_compress zram"
 
 for tool in busybox cpio dpkg-deb apt-get xz zstd gcc; do
     command -v "$tool" >/dev/null || [ -x "/bin/$tool" ] ||

@@ -557,7 +557,7 @@ static bool start_thread(void *(*fn)(void *), void *arg)
 }
 
 /* Check and rewrite every page of the last region, PASSES times. */
-static void cmd_touch(size_t passes)
+static bool cmd_touch(size_t passes)
 {
     static uint64_t seed = 0x746f7563;
     Region *r = nr_regions ? &regions[nr_regions - 1] : NULL;
@@ -566,7 +566,7 @@ static void cmd_touch(size_t passes)
 
     if (!r || passes == 0) {
         printf("MEMX-ERR touch no region or no passes\n");
-        return;
+        return false;
     }
     for (size_t pass = 0; pass < passes; pass++) {
         for (size_t i = 0; i < r->pages; i++) {
@@ -581,6 +581,7 @@ static void cmd_touch(size_t passes)
     printf("%s touch pages=%zu bad=%" PRIu64 " seconds=%.3f pps=%.0f\n",
            bad ? "MEMX-ERR" : "MEMX-OK", r->pages * passes, bad, secs,
            r->pages * passes / secs);
+    return bad == 0;
 }
 
 /* Parse "cmd a b" or "cmd:a:b"; returns false on unknown/bad input. */
@@ -663,8 +664,7 @@ static bool run_command(char *line)
         cmd_pcp();
         return true;
     } else if (!strcmp(argv[0], "touch")) {
-        cmd_touch(a1);
-        return true;
+        return cmd_touch(a1);
     } else if (!strcmp(argv[0], "sleep")) {
         sleep(a1);
         REPLY(true, "seconds=%zu", a1);
@@ -678,18 +678,23 @@ int main(int argc, char **argv)
     char line[1024];
 
     setvbuf(stdout, NULL, _IOLBF, 0);
+    bool all_ok = true;
+
     for (int i = 1; i < argc; i++) {
         char buf[256];
 
         snprintf(buf, sizeof(buf), "%s", argv[i]);
-        run_command(buf);
+        all_ok &= run_command(buf);
     }
     printf("MEMX-READY\n");
     fflush(stdout);
     while (fgets(line, sizeof(line), stdin)) {
         run_command(line);
     }
-    /* stdin closed: keep the guest (and background work) alive. */
+    /* stdin closed: a child (run with 'sh') is done; init stays alive. */
+    if (getpid() != 1) {
+        return all_ok ? 0 : 1;
+    }
     for (;;) {
         pause();
     }
