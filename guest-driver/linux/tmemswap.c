@@ -43,9 +43,11 @@
  * Losing the device (hot-unplug, NEEDS_RESET). Its pools are gone. An
  * ephemeral disk then serves everything from the backing device, and a
  * disk in use survives the device's removal (it is deleted when the
- * module is unloaded, after swapoff). A persistent disk fails every
- * request from then on: its pages were only in the host's pool, and
- * reading the backing device would return stale data.
+ * module is unloaded, after swapoff). A persistent disk in use holds up
+ * a hot-unplug until swapoff, with the device still serving it. After
+ * NEEDS_RESET, a persistent disk fails every request: its pages were
+ * only in the host's pool, and reading the backing device would return
+ * stale data.
  *
  * Copyright (c) 2026 qemu-memx developers
  */
@@ -55,6 +57,7 @@
 #include <linux/mempool.h>
 #include <linux/pagemap.h>
 #include <linux/slab.h>
+#include <linux/delay.h>
 #include "virtio_tmem.h"
 #include "compat.h"
 
@@ -677,7 +680,9 @@ static void tmemswap_destroy(struct tmemswap *ts)
 /*
  * The virtio device goes away (module unload or hot-unplug). An
  * ephemeral disk in use stays, served by its backing device alone, until
- * the module is unloaded; any other disk goes with the device.
+ * the module is unloaded. A persistent disk in use holds the removal
+ * until it is closed, since its pages exist only in the host's pool; the
+ * device keeps serving meanwhile. Then the disk goes with the device.
  */
 void tmemswap_detach(struct vtmem *vt)
 {
@@ -695,8 +700,20 @@ void tmemswap_detach(struct vtmem *vt)
 		mutex_unlock(&tmemswap_orphans_lock);
 		return;
 	}
+	if (ts->persistent && disk_openers(ts->disk) && !vt->dead) {
+		/*
+		 * The pages are only in the host's pool: the removal waits
+		 * until the disk is closed (swapoff reads them back).
+		 */
+		pr_warn("%s: device removal waits for swapoff\n",
+			ts->disk->disk_name);
+		while (disk_openers(ts->disk))
+			msleep(200);
+		pr_info("%s: closed, device removal continues\n",
+			ts->disk->disk_name);
+	}
 	if (disk_openers(ts->disk))
-		pr_err("%s: device removed while in use: its pages are lost\n",
+		pr_err("%s: device lost while in use: its pages are lost\n",
 		       ts->disk->disk_name);
 	if (!vt->dead)
 		vtmem_destroy_pool(vt, ts->pool_id);

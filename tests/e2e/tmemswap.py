@@ -22,7 +22,9 @@ reads all of it back. Cases (TAP):
   unload rmmod is refused while swap is on, works after swapoff (the
          pool is destroyed), and the module loads again with a new pool
   unplug device_del of the tmem device under an active ephemeral swap:
-         the disk stays, served from its backing disk, and verifies
+         the disk stays, served from its backing disk, and verifies; under
+         an active persistent swap the guest holds the removal (the device
+         keeps serving, the data verifies) until swapoff
 
 Usage: tmemswap.py [CASE...]    (default: all; CASE as listed by --list)
 """
@@ -288,13 +290,8 @@ def case_unplug(c, flavour):
     swapon(vm, "ephemeral", True)
     vm.run(f"fill-random {SMALL_SET_MIB}", 600)
     vm.qmp.cmd("device_del", {"id": "tm0"})
-    deadline = time.monotonic() + 120
-    while not any(e.get("event") == "DEVICE_DELETED" and
-                  e.get("data", {}).get("device") == "tm0" for e in vm.qmp.events):
-        if time.monotonic() > deadline:
-            raise RuntimeError("the guest did not release the tmem device")
-        vm.qmp.cmd("query-status")
-        time.sleep(0.5)
+    if not wait_deleted(vm, "tm0", 120):
+        raise RuntimeError("the guest did not release the tmem device")
     if vm.qmp.cmd(QUERY)[0]["devices"] != 0:
         raise RuntimeError("the store still counts a device after unplug")
     line = verify(vm)
@@ -308,6 +305,41 @@ def case_unplug(c, flavour):
             f"backing disk; {line.split()[1]}")
 
 
+def wait_deleted(vm, device, timeout):
+    """True once QEMU reports DEVICE_DELETED for device."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(e.get("event") == "DEVICE_DELETED" and
+               e.get("data", {}).get("device") == device for e in vm.qmp.events):
+            return True
+        vm.qmp.cmd("query-status")     # reads the events queued meanwhile
+        time.sleep(0.5)
+    return False
+
+
+def case_unplug_persistent(c, flavour):
+    vm = c.vm("guest", flavour, tmem_devices(hotplug=True))
+    swapon(vm, "persistent", False)
+    vm.run(f"fill-random {SMALL_SET_MIB}", 600)
+    held = pool(vm)["pages"]
+    at_least("pages in the persistent pool", held, min_swapped(SMALL_SET_MIB))
+    vm.qmp.cmd("device_del", {"id": "tm0"})
+    # The guest holds the removal while swap is on: the device stays and
+    # keeps serving.
+    if wait_deleted(vm, "tm0", 10):
+        raise RuntimeError("the guest released a persistent device under swap")
+    line = verify(vm)
+    at_least("hits while the unplug waits", pool(vm)["hits"], min_swapped(SMALL_SET_MIB))
+    vm.run("drop", 60)
+    vm.run("sh swapoff /dev/tmemswap0", 300)
+    if not wait_deleted(vm, "tm0", 60):
+        raise RuntimeError("the unplug did not complete after swapoff")
+    if vm.qmp.cmd(QUERY)[0]["devices"] != 0:
+        raise RuntimeError("the store still counts a device after unplug")
+    return (f"unplug held with {held} pages in the pool; verified meanwhile "
+            f"({line.split()[1]}); completed after swapoff")
+
+
 CASES = {
     "swap-persistent-6.12": lambda c: case_swap(c, "6.12", "persistent"),
     "swap-persistent-6.1": lambda c: case_swap(c, "6.1", "persistent"),
@@ -319,6 +351,7 @@ CASES = {
     "migrate-persistent-6.12": lambda c: case_migrate(c, "6.12"),
     "unload-6.12": lambda c: case_unload(c, "6.12"),
     "unplug-ephemeral-6.12": lambda c: case_unplug(c, "6.12"),
+    "unplug-persistent-6.1": lambda c: case_unplug_persistent(c, "6.1"),
 }
 
 

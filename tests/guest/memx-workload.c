@@ -35,6 +35,8 @@
  *                        page's checksum, rewrite it with new random data
  *                        (a region larger than RAM swaps on every page);
  *                        prints pages, bad pages, seconds and pages/s
+ *   drop                 unmap every region (their memory, and swap,
+ *                        is freed)
  *   sh COMMAND...        run the rest of the line with /bin/sh (the swap
  *                        tests' setup: insmod, mkswap, swapon); replies
  *                        MEMX-OK sh rc=0 or MEMX-ERR sh rc=N
@@ -81,6 +83,7 @@ static int nr_regions;
 
 /* Background work is paused while 'verify' runs. */
 static pthread_mutex_t work_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool dirty_running;     /* a dirty/flip thread owns a region */
 static volatile uint64_t churn_iters, churn_bad, dirty_pages_written, dirty_bad;
 
 /*
@@ -641,6 +644,7 @@ static bool run_command(char *line)
             args.flip = !strcmp(argv[0], "flip");
             args.seconds = argc > 3 ? strtod(argv[3], NULL) : 0;
             ok = start_thread(dirty_thread, &args);
+            dirty_running |= ok;
         }
         REPLY(ok, "mib=%zu rate=%zu", a1, a2);
     } else if (!strcmp(argv[0], "churn")) {
@@ -663,6 +667,18 @@ static bool run_command(char *line)
     } else if (!strcmp(argv[0], "pcp")) {
         cmd_pcp();
         return true;
+    } else if (!strcmp(argv[0], "drop")) {
+        if (dirty_running) {
+            REPLY(false, "a dirty/flip thread uses a region");
+        }
+        pthread_mutex_lock(&work_lock);
+        for (int i = 0; i < nr_regions; i++) {
+            munmap(regions[i].mem, regions[i].pages * PAGE_SIZE);
+            free(regions[i].sums);
+        }
+        nr_regions = 0;
+        pthread_mutex_unlock(&work_lock);
+        REPLY(true, "regions=0");
     } else if (!strcmp(argv[0], "touch")) {
         return cmd_touch(a1);
     } else if (!strcmp(argv[0], "sleep")) {
