@@ -246,8 +246,10 @@ def case_migrate(c, flavour):
     held = pool(src)
     at_least("pages in the persistent pool", held["pages"], min_swapped(SMALL_SET_MIB))
     port = free_tcp_port()
+    # -S: the destination stays paused after the migration, so its pool
+    # is counted before the guest can change it
     dst = Vm("destination", flavour=flavour, mem=GUEST_MEM,
-             workdir=c.path("destination"), extra_args=extra,
+             workdir=c.path("destination"), extra_args=extra + ["-S"],
              incoming=f"tcp:127.0.0.1:{port}")
     c.vms.append(dst)
     dst.start()
@@ -255,11 +257,16 @@ def case_migrate(c, flavour):
     info = wait_migration(src)
     if info["status"] != "completed":
         raise RuntimeError(f"migration {info['status']}: {info.get('error-desc')}")
-    wait_status(dst, ("running",), 60)
+    held = pool(src)    # the source is stopped now: what had to move
+    info = wait_migration(dst, until=("completed", "failed"))
+    if info["status"] != "completed":
+        raise RuntimeError(f"incoming migration {info['status']}")
     arrived = pool(dst)
     if arrived["pages"] != held["pages"]:
         raise RuntimeError(f"{held['pages']} pages in the source pool, "
                            f"{arrived['pages']} arrived")
+    dst.qmp.cmd("cont")
+    wait_status(dst, ("running",), 60)
     line = verify(dst)
     after = pool(dst)
     at_least("hits on the destination", after["hits"], min_swapped(SMALL_SET_MIB))
