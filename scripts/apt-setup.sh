@@ -86,7 +86,7 @@ apt_update() {
 # gcc-12, libelf1 and bc: building virtio_tmem.ko against Debian's kernel
 # header packages, whose objtool links libelf)
 DEPS_MAIN="build-essential git ccache pkg-config python3 python3-venv ninja-build
-flex bison dpkg-dev libglib2.0-dev zlib1g-dev libpixman-1-dev libslirp-dev
+flex bison dpkg-dev libglib2.0-dev zlib1g-dev libzstd-dev libpixman-1-dev libslirp-dev
 libfdt-dev libnuma-dev gcc-multilib seabios ipxe-qemu bzip2 xz-utils
 busybox-static cpio socat numactl zstd file qemu-system-x86 clang
 libclang-rt-14-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients

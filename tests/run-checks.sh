@@ -21,6 +21,8 @@
 #   tmem   virtio-tmem's Linux driver in real 6.1 and 6.12 guests: swap
 #          through tmemswap in both modes, store shrink, quota fallback,
 #          refused puts, migration, unload, unplug (tests/e2e/tmemswap.py)
+#   compress  multifd zstd/zlib composed with pattern pages and skip-free,
+#          and multifd+zstd interop with Debian's stock QEMU 7.2
 #   numa   the hot-first NUMA move, inside a TCG VM with two NUMA nodes
 #          (tests/numa/nested.py running tests/numa/numa_move_test.py)
 set -uo pipefail
@@ -189,6 +191,15 @@ suite_tmem() {
     grep -E '^(ok|not ok) ' "$logs/tmemswap.log" | sed 's/^/      /'
 }
 
+suite_compress() {
+    echo "== multifd compression (zstd, zlib) with and without qemu-memx's features"
+    "$here/tests/guest/build.sh" "$build/guest" >/dev/null || {
+        failed=$((failed + 1)); failures+=("compress: guest build failed"); return; }
+    run_tap "e2e/suite compress" "$logs/e2e-compress.log" \
+        "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/e2e/run.py" suite compress
+    grep -E '^(ok|not ok) ' "$logs/e2e-compress.log" | sed 's/^/      /'
+}
+
 suite_numa() {
     echo "== NUMA move on a two-node host (a nested TCG VM)"
     { "$here/tests/guest/build.sh" "$build/guest" >/dev/null &&
@@ -209,9 +220,9 @@ if [ "${suites[0]}" = all ]; then
     "$here/tests/guest/build.sh" "$build/guest" > "$logs/guest-build.log" 2>&1 || {
         cat "$logs/guest-build.log"; echo "guest build failed"; exit 1; }
     # The peer suite is the longest and mostly waits on TCG guests: run it,
-    # then the tmem suite, beside the others (2 cores); collect their
-    # results at the end.
-    "$0" peer tmem > "$logs/peer-suite.out" 2>&1 &
+    # then the tmem and compress suites, beside the others (2 cores);
+    # collect their results at the end.
+    "$0" peer tmem compress > "$logs/peer-suite.out" 2>&1 &
     peer_pid=$!
     suites=(unit sanitize qtest e2e numa)
 fi
@@ -223,6 +234,7 @@ for s in "${suites[@]}"; do
     numa) suite_numa ;;
     qtest) suite_qtest ;;
     tmem) suite_tmem ;;
+    compress) suite_compress ;;
     sanitize) suite_sanitize ;;
     fuzz) FUZZ_SECONDS=${FUZZ_SECONDS:-600} suite_sanitize ;;
     *) echo "unknown suite $s" >&2; exit 2 ;;
@@ -235,7 +247,7 @@ if [ -n "${peer_pid:-}" ]; then
     read -r p _ f _ k _ < <(grep -E '^[0-9]+ passed, [0-9]+ failed' "$logs/peer-suite.out" |
                              tail -n1 | tr -d ',')
     passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1})); skipped=$((skipped + ${k:-0}))
-    [ "${f:-1}" = 0 ] || failures+=("peer, tmem: see $logs/peer-suite.out")
+    [ "${f:-1}" = 0 ] || failures+=("peer, tmem, compress: see $logs/peer-suite.out")
 fi
 echo
 if [ ${#failures[@]} -gt 0 ]; then

@@ -108,6 +108,30 @@ CONFIGS = {
                                            "multifd": True},
                                   "params": {"multifd-channels": 2},
                                   "expect": {"multifd_bytes": "multifd bytes"}},
+    # multifd compression (zstd, zlib), alone and with qemu-memx's
+    # features: pattern pages stay metadata and only normal pages go
+    # through the compressor; skip-free drops pages before either
+    "multifd-zstd": {"caps": {"multifd": True},
+                     "params": {"multifd-channels": 2, "multifd-compression": "zstd"},
+                     "expect": {"multifd_bytes": "multifd bytes"}},
+    "multifd-zlib": {"caps": {"multifd": True},
+                     "params": {"multifd-channels": 2, "multifd-compression": "zlib"},
+                     "expect": {"multifd_bytes": "multifd bytes"}},
+    "pattern-pages-multifd-zstd": {"caps": {PATTERN_CAP: True, "multifd": True},
+                                   "params": {"multifd-channels": 2,
+                                              "multifd-compression": "zstd"},
+                                   "expect": {"pattern_pages": "pattern pages",
+                                              "multifd_bytes": "multifd bytes"}},
+    "pattern-pages-multifd-zlib": {"caps": {PATTERN_CAP: True, "multifd": True},
+                                   "params": {"multifd-channels": 2,
+                                              "multifd-compression": "zlib"},
+                                   "expect": {"pattern_pages": "pattern pages",
+                                              "multifd_bytes": "multifd bytes"}},
+    "skip-free-pattern-multifd-zstd": {"caps": {SKIP_CAP: True, PATTERN_CAP: True,
+                                                "multifd": True},
+                                       "params": {"multifd-channels": 2,
+                                                  "multifd-compression": "zstd"},
+                                       "expect": {"multifd_bytes": "multifd bytes"}},
     # the guest never hands over VMCOREINFO: nothing may be skipped
     "skip-free-no-vmcoreinfo": {"caps": {SKIP_CAP: True}, "params": {},
                                 "append": "module_blacklist=qemu_fw_cfg",
@@ -715,10 +739,15 @@ def interop(args, log):
     try:
         boot(src, "pattern-heavy")
         port = free_tcp_port()
-        set_migration(src, {}, {"max-bandwidth": 10 * 1024 * MIB})
+        caps, params = {}, {}
+        if args.compress:
+            caps = {"multifd": True}
+            params = {"multifd-channels": 2, "multifd-compression": args.compress}
+        set_migration(src, caps, dict(params, **{"max-bandwidth": 10 * 1024 * MIB}))
         dst = Vm("destination", workdir=os.path.join(work, "dst"), binary=dst_bin,
                  incoming="defer", **common)
         dst.start()
+        set_migration(dst, caps, params)
         dst.qmp.cmd("migrate-incoming", {"uri": f"tcp:127.0.0.1:{port}"})
         src.qmp.cmd("migrate", {"uri": f"tcp:127.0.0.1:{port}"})
         info = wait_migration(src)
@@ -728,7 +757,10 @@ def interop(args, log):
         good, line = dst.verify()
         if not good:
             raise RuntimeError(f"destination verification failed: {line}")
-        log(f"# interop {args.direction}: {info['ram']['transferred'] / MIB:.1f} MiB; {line}")
+        if args.compress and not info["ram"].get("multifd-bytes"):
+            raise RuntimeError("no bytes went through the multifd channels")
+        log(f"# interop {args.direction}{' ' + args.compress if args.compress else ''}: "
+            f"{info['ram']['transferred'] / MIB:.1f} MiB; {line}")
         ok = True
         return {"direction": args.direction, "verified": True}
     finally:
@@ -803,6 +835,20 @@ SUITES = {
          "--mem", "3G"],
         ["introspect", "--kernel", "6.12", "--scenario", "pattern-heavy"],
     ],
+    # multifd compression (make check runs it in its second lane)
+    "compress": [
+        # pattern pages and skip-free composed with multifd compression
+        ["migrate", "--scenario", "pattern-heavy", "--config", "pattern-pages-multifd-zstd",
+         "--kernel", "6.12", "--compare-memory"],
+        ["migrate", "--scenario", "pattern-heavy", "--config", "pattern-pages-multifd-zlib",
+         "--kernel", "6.1"],
+        ["migrate", "--scenario", "freed-garbage", "--config",
+         "skip-free-pattern-multifd-zstd", "--kernel", "6.12", "--compare-memory"],
+        # multifd+zstd against Debian's stock 7.2, which has it: the fork's
+        # packets are upstream's with the capabilities off
+        ["interop", "--direction", "from-stock", "--compress", "zstd"],
+        ["interop", "--direction", "to-stock", "--compress", "zstd"],
+    ],
 }
 
 
@@ -827,6 +873,8 @@ def parser():
     p.add_argument("--case", choices=["cancel", "dest-killed", "dest-refuses", "cancel-retry",
                                       "damaged-stream", "stock-refuses-pattern"])
     p.add_argument("--direction", choices=["to-stock", "from-stock"])
+    p.add_argument("--compress", choices=["zstd", "zlib"],
+                   help="interop: multifd (2 channels) with this compression")
     p.add_argument("--json", help="append result records to this file")
     p.add_argument("--compare-memory", action="store_true",
                    help="dump source and destination (-S) and compare every page")
@@ -848,7 +896,7 @@ def describe(a):
     if a.action == "introspect":
         return (f"e2e/introspect kernel={a.kernel} boot={a.boot} mem={a.mem}"
                 f"{' cpu=' + a.cpu if a.cpu else ''}")
-    return f"e2e/interop {a.direction}"
+    return f"e2e/interop {a.direction}{' multifd-' + a.compress if a.compress else ''}"
 
 
 def main():
