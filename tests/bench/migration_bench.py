@@ -30,7 +30,9 @@ import run  # noqa: E402
 SCENARIOS = ["idle-fresh", "freed-garbage", "pattern-heavy", "busy-writer", "alloc-churn"]
 CONFIGS = ["precopy", "multifd", "balloon-hint", "pattern-pages", "pattern-pages-multifd",
            "skip-free", "skip-free-pattern", "skip-free-multifd",
-           "skip-free-pattern-multifd"]
+           "skip-free-pattern-multifd",
+           # the peer users would pick: Debian's QEMU has multifd+zstd
+           "multifd-zstd", "pattern-pages-multifd-zstd", "skip-free-pattern-multifd-zstd"]
 # Guest-free page skipping is judged on freed-garbage with both kernels
 # (docs/free-page-skipping.rst): the 6.12 runs come from the matrix above,
 # the 6.1 ones from here.
@@ -43,7 +45,8 @@ GIB = 1024 * MIB
 def table(results, scenarios):
     lines = [f"{'scenario':14} {'config':22} {'sent MiB':>9} {'x stock':>8} "
              f"{'x limit':>8} {'time ms':>8} {'downtime':>8} {'normal':>8} "
-             f"{'zero':>7} {'pattern':>7} {'skipped':>7}  verified"]
+             f"{'zero':>7} {'pattern':>7} {'skipped':>7} {'src CPU':>7} "
+             f"{'dst CPU':>7} {'MiB/CPU-s':>9}  verified"]
     for scen in scenarios:
         base = next((r for r in results if r["scenario"] == scen
                      and r["config"] == "precopy"), None)
@@ -55,7 +58,9 @@ def table(results, scenarios):
                 f"{scen:14} {r['config']:22} {r['transferred_bytes'] / MIB:9.1f} "
                 f"{x_stock:8.3f} {x_limit:8.2f} {r['total_time_ms']:8} "
                 f"{r['downtime_ms']:8} {r['normal_pages']:8} {r['zero_pages']:7} "
-                f"{r['pattern_pages'] or 0:7} {r['skipped_pages'] or 0:7}  "
+                f"{r['pattern_pages'] or 0:7} {r['skipped_pages'] or 0:7} "
+                f"{r.get('src_cpu_s') or 0:7.2f} {r.get('dst_cpu_s') or 0:7.2f} "
+                f"{(r.get('bytes_per_cpu_s') or 0) / MIB:9.1f}  "
                 f"{'yes' if r['verified'] else 'NO'}")
     return "\n".join(lines)
 

@@ -258,6 +258,30 @@ def ram_stats(info):
     }
 
 
+def migration_cpu_seconds(pid):
+    """CPU seconds a QEMU process has spent outside its vCPU threads (the
+    vCPUs' time is the guest's, not the migration's). Whole-process time
+    still counts threads that have exited, such as multifd's."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def utime_stime(path):
+        with open(path) as f:
+            stat = f.read()
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        return name, int(fields[11]) + int(fields[12])
+
+    _, total = utime_stime(f"/proc/{pid}/stat")
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            name, ticks = utime_stime(f"/proc/{pid}/task/{tid}/stat")
+        except OSError:
+            continue
+        if name.endswith("/TCG") or name.endswith("/KVM"):
+            total -= ticks
+    return total / tick
+
+
 def check_skipping(rec, scen, conf, append):
     """What a skip-free migration must have done, from query-migrate."""
     if conf.get("skip_blocked"):
@@ -425,12 +449,15 @@ def migrate(args, log):
             d = Vm("destination", workdir=os.path.join(work, "dst"),
                    incoming="defer", **dst_args)
             d.start()
+            cpu0["dst"] = migration_cpu_seconds(d.proc.pid)
             set_migration(d, conf["caps"], {k: v for k, v in conf["params"].items()})
             d.qmp.cmd("migrate-incoming", {"uri": dst_uri})
             return d
 
+        cpu0 = {}
         if live:
             dst = start_dst()
+        cpu0["src"] = migration_cpu_seconds(src.proc.pid)
         src.qmp.cmd("migrate", {"uri": src_uri})
         if conf.get("postcopy"):
             wait_migration(src, until=("active", "completed", "failed"))
@@ -448,6 +475,11 @@ def migrate(args, log):
             info = wait_migration(dst, until=("completed", "failed"))
             if info["status"] != "completed":
                 raise RuntimeError(f"incoming migration {info['status']}")
+        # CPU of the migration on both sides (before any dump)
+        rec["src_cpu_s"] = round(migration_cpu_seconds(src.proc.pid) - cpu0["src"], 3)
+        rec["dst_cpu_s"] = round(migration_cpu_seconds(dst.proc.pid) - cpu0["dst"], 3)
+        cpu = rec["src_cpu_s"] + rec["dst_cpu_s"]
+        rec["bytes_per_cpu_s"] = round(rec["transferred_bytes"] / cpu) if cpu > 0 else None
         if args.compare_memory:
             check_same_memory(src, dst, rec, conf, work, log)
         if dst.status() != "running":
