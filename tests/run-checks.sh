@@ -182,22 +182,26 @@ suite_e2e() {
     grep -E '^(ok|not ok) ' "$logs/e2e-libvirt.log" | sed 's/^/      /'
 }
 
+# guest_suite SUITE NAME LOG SCRIPT [ARGS...]: a TAP suite of real guests
+# under TCG (tests/e2e), after making sure the test guests are built.
+guest_suite() {
+    local suite=$1 name=$2 log=$3
+    shift 3
+    "$here/tests/guest/build.sh" "$build/guest" >/dev/null || {
+        failed=$((failed + 1)); failures+=("$suite: guest or driver build failed"); return; }
+    run_tap "$name" "$log" "$here/tests/tcg-only.sh" /usr/bin/python3 "$@"
+    grep -E '^(ok|not ok) ' "$log" | sed 's/^/      /'
+}
+
 suite_tmem() {
     echo "== virtio-tmem in real guests: tmemswap (guest-driver/linux)"
-    "$here/tests/guest/build.sh" "$build/guest" >/dev/null || {
-        failed=$((failed + 1)); failures+=("tmem: guest or driver build failed"); return; }
-    run_tap "e2e/tmemswap" "$logs/tmemswap.log" \
-        "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/e2e/tmemswap.py"
-    grep -E '^(ok|not ok) ' "$logs/tmemswap.log" | sed 's/^/      /'
+    guest_suite tmem "e2e/tmemswap" "$logs/tmemswap.log" "$here/tests/e2e/tmemswap.py"
 }
 
 suite_compress() {
     echo "== multifd compression (zstd, zlib) with and without qemu-memx's features"
-    "$here/tests/guest/build.sh" "$build/guest" >/dev/null || {
-        failed=$((failed + 1)); failures+=("compress: guest build failed"); return; }
-    run_tap "e2e/suite compress" "$logs/e2e-compress.log" \
-        "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/e2e/run.py" suite compress
-    grep -E '^(ok|not ok) ' "$logs/e2e-compress.log" | sed 's/^/      /'
+    guest_suite compress "e2e/suite compress" "$logs/e2e-compress.log" \
+        "$here/tests/e2e/run.py" suite compress
 }
 
 suite_numa() {
