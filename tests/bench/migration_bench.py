@@ -43,7 +43,7 @@ GIB = 1024 * MIB
 
 
 def table(results, scenarios):
-    lines = [f"{'scenario':14} {'config':22} {'sent MiB':>9} {'x stock':>8} "
+    lines = [f"{'scenario':14} {'config':30} {'sent MiB':>9} {'x stock':>8} "
              f"{'x limit':>8} {'time ms':>8} {'downtime':>8} {'normal':>8} "
              f"{'zero':>7} {'pattern':>7} {'skipped':>7} {'src CPU':>7} "
              f"{'dst CPU':>7} {'MiB/CPU-s':>9}  verified"]
@@ -55,7 +55,7 @@ def table(results, scenarios):
             x_limit = (r["transferred_bytes"] / r["limit_bytes"]
                        if r.get("limit_bytes") else float("nan"))
             lines.append(
-                f"{scen:14} {r['config']:22} {r['transferred_bytes'] / MIB:9.1f} "
+                f"{scen:14} {r['config']:30} {r['transferred_bytes'] / MIB:9.1f} "
                 f"{x_stock:8.3f} {x_limit:8.2f} {r['total_time_ms']:8} "
                 f"{r['downtime_ms']:8} {r['normal_pages']:8} {r['zero_pages']:7} "
                 f"{r['pattern_pages'] or 0:7} {r['skipped_pages'] or 0:7} "
