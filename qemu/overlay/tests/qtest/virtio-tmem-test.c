@@ -541,9 +541,9 @@ static void print_stats(QVirtioTmem *t, const char *phase)
 }
 
 /*
- * make demo-tmem: the libqos driver plays a guest's cleancache and
- * frontswap, and the statistics move (also a test: the counts are
- * checked).
+ * The device-level demo (make demo-tmem's before the Linux driver): the
+ * libqos driver plays a guest's cleancache and frontswap, and the
+ * statistics move (also a test: the counts are checked).
  */
 static void test_demo(void *obj, void *data, QGuestAllocator *alloc)
 {
