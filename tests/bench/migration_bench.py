@@ -242,8 +242,13 @@ def main():
     p.add_argument("--sections", nargs="*",
                    default=["matrix", "real-vm", "scan-cost", "scan-speed", "poison"],
                    help="which parts to run (default: all)")
+    p.add_argument("--max-bandwidth", type=int, metavar="BYTES_PER_S",
+                   help="cap every matrix migration (default: run.py's 10 GiB/s); "
+                        "125000000 is a 1 Gbit/s link")
     a = p.parse_args()
     os.makedirs(a.outdir, exist_ok=True)
+    if a.max_bandwidth:
+        run.DEFAULT_PARAMS["max-bandwidth"] = a.max_bandwidth
     results = []
     runs = [(a.kernel, scen, conf) for scen in a.scenarios for conf in a.configs
             if "matrix" in a.sections]
@@ -270,7 +275,8 @@ def main():
            "host": {"cpus": os.cpu_count(), "machine": platform.machine(),
                     "kernel": platform.release()},
            "guest": {"kernel": a.kernel, "mem_mib": 1024, "accel": "tcg"},
-           "command": "make bench", "results": results,
+           "command": "make bench", "max_bandwidth": run.DEFAULT_PARAMS["max-bandwidth"],
+           "results": results,
            "skip_free_criteria": criteria, "free_page_scan": scans,
            "skip_free_real_vms": real_vm, "free_page_scan_cost": cost,
            "page_poison": poison}
