@@ -32,7 +32,8 @@ CONFIGS = ["precopy", "multifd", "balloon-hint", "pattern-pages", "pattern-pages
            "skip-free", "skip-free-pattern", "skip-free-multifd",
            "skip-free-pattern-multifd",
            # the peer users would pick: Debian's QEMU has multifd+zstd
-           "multifd-zstd", "pattern-pages-multifd-zstd", "skip-free-pattern-multifd-zstd"]
+           "multifd-zstd", "multifd-zlib", "pattern-pages-multifd-zstd",
+           "skip-free-pattern-multifd-zstd"]
 # Guest-free page skipping is judged on freed-garbage with both kernels
 # (docs/free-page-skipping.rst): the 6.12 runs come from the matrix above,
 # the 6.1 ones from here.

@@ -8,6 +8,8 @@
 #   numa-move.json    NUMA move in a two-node nested VM: when the hot set is
 #                     local, total time, tracker overhead
 #   migration.{json,txt,svg}   real-guest migrations, every scenario x config
+#   migration-1g/migration.{json,txt,svg}   the same matrix at 1 Gbit/s
+#                     (max-bandwidth), where compression trades CPU for bytes
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 out=$here/build/bench
@@ -37,4 +39,11 @@ echo "== swap: tmemswap vs virtio-blk and zram (256 MiB guest, 512 MiB working s
     --passes 2 --json "$out/swap.json"
 
 echo "== migration benchmarks (real guests)"
-exec "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/bench/migration_bench.py" "$@"
+"$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/bench/migration_bench.py" "$@"
+
+echo "== migration benchmarks at 1 Gbit/s (max-bandwidth 125000000)"
+exec "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/bench/migration_bench.py" \
+    --sections matrix --criteria-kernel 6.12 --max-bandwidth 125000000 \
+    --outdir "$out/migration-1g" --configs precopy multifd balloon-hint \
+    pattern-pages-multifd skip-free-pattern skip-free-pattern-multifd \
+    multifd-zstd multifd-zlib pattern-pages-multifd-zstd skip-free-pattern-multifd-zstd "$@"
