@@ -188,15 +188,18 @@ def scan_speed(kernel, mem, boots=1, queries=20):
 
 
 def svg(results, scenarios, configs):
-    """Grouped bars: MiB sent (left panel) and total time (right panel)."""
+    """Grouped bars: MiB sent, total time and the source's CPU seconds."""
     colors = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1",
-              "#edc948", "#ff9da7", "#9c755f"]
-    W, H, pad, panel_w = 1000, 420, 50, 430
+              "#edc948", "#ff9da7", "#9c755f", "#bab0ac", "#1f3b5c", "#8c564b",
+              "#17becf"]
+    panels = [("transferred_bytes", "MiB sent", MIB), ("total_time_ms", "total time (ms)", 1),
+              ("src_cpu_s", "source CPU s (not vCPUs)", 1)]
+    pad, panel_w, H = 50, 430, 440
+    W = pad + len(panels) * (panel_w + pad)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
            f'font-family="sans-serif" font-size="11">',
            f'<rect width="{W}" height="{H}" fill="white"/>']
-    for p, (key, title, scale) in enumerate([
-            ("transferred_bytes", "MiB sent", MIB), ("total_time_ms", "total time (ms)", 1)]):
+    for p, (key, title, scale) in enumerate(panels):
         x0 = pad + p * (panel_w + pad)
         vals = [r[key] / scale for r in results if r.get(key) is not None]
         top = max(vals) * 1.1 if vals else 1
@@ -222,14 +225,35 @@ def svg(results, scenarios, configs):
                            f'fill="{colors[ci % len(colors)]}"><title>{scen} {conf}: '
                            f'{v:.1f}</title></rect>')
                 out.append(f'<text x="{gx + ci * bar_w + bar_w * 0.45:.1f}" '
-                           f'y="{H - 63 - h:.1f}" text-anchor="middle" font-size="8">'
-                           f'{v:.0f}</text>')
+                           f'y="{H - 63 - h:.1f}" text-anchor="middle" font-size="7">'
+                           f'{v:.0f}</text>' if v >= 10 else
+                           f'<text x="{gx + ci * bar_w + bar_w * 0.45:.1f}" '
+                           f'y="{H - 63 - h:.1f}" text-anchor="middle" font-size="7">'
+                           f'{v:.1f}</text>')
+    per_row = 7
     for ci, conf in enumerate(configs):
-        out.append(f'<rect x="{pad + ci * 160}" y="{H - 25}" width="12" height="12" '
+        x, y = pad + (ci % per_row) * 200, H - 30 + (ci // per_row) * 16
+        out.append(f'<rect x="{x}" y="{y - 10}" width="12" height="12" '
                    f'fill="{colors[ci % len(colors)]}"/>')
-        out.append(f'<text x="{pad + ci * 160 + 16}" y="{H - 15}">{conf}</text>')
+        out.append(f'<text x="{x + 16}" y="{y}">{conf}</text>')
     out.append("</svg>")
     return "\n".join(out)
+
+
+def replot(path, outdir):
+    with open(path) as f:
+        doc = json.load(f)
+    kernel = doc["guest"]["kernel"]
+    results = [r for r in doc["results"] if r["kernel"] == kernel]
+    scenarios = list(dict.fromkeys(r["scenario"] for r in results))
+    configs = list(dict.fromkeys(r["config"] for r in results))
+    txt = table(results, scenarios)
+    with open(os.path.join(outdir, "migration.txt"), "w") as f:
+        f.write(txt + "\n")
+    with open(os.path.join(outdir, "migration.svg"), "w") as f:
+        f.write(svg(results, scenarios, configs))
+    print(txt)
+    return 0
 
 
 def main():
@@ -246,8 +270,13 @@ def main():
     p.add_argument("--max-bandwidth", type=int, metavar="BYTES_PER_S",
                    help="cap every matrix migration (default: run.py's 10 GiB/s); "
                         "125000000 is a 1 Gbit/s link")
+    p.add_argument("--replot", metavar="MIGRATION_JSON",
+                   help="only redraw the table and plot of an earlier run's "
+                        "migration.json into --outdir")
     a = p.parse_args()
     os.makedirs(a.outdir, exist_ok=True)
+    if a.replot:
+        return replot(a.replot, a.outdir)
     if a.max_bandwidth:
         run.DEFAULT_PARAMS["max-bandwidth"] = a.max_bandwidth
     results = []

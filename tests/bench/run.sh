@@ -5,6 +5,7 @@
 #   tmem-pool.json    virtio-tmem page pool: put/get/flush vs memcpy,
 #                     eviction cost, metadata bytes per page
 #   swap.json         a swap-heavy guest on virtio-blk, zram and tmemswap
+#   dedup.{json,txt}  memdedup against KSM and free page reporting
 #   numa-move.json    NUMA move in a two-node nested VM: when the hot set is
 #                     local, total time, tracker overhead
 #   migration.{json,txt,svg}   real-guest migrations, every scenario x config
@@ -37,6 +38,10 @@ grep '^NUMA-BENCH ' "$out/numa-move.log" | tail -n1 | cut -d' ' -f2- > "$out/num
 echo "== swap: tmemswap vs virtio-blk and zram (256 MiB guest, 512 MiB working set)"
 "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/bench/swap_bench.py" \
     --passes 2 --json "$out/swap.json"
+
+echo "== memdedup vs KSM and free page reporting (freed-garbage, 1 GiB guest)"
+"$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/bench/dedup_bench.py" \
+    --outdir "$out"
 
 echo "== migration benchmarks (real guests)"
 "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/bench/migration_bench.py" "$@"

@@ -29,16 +29,14 @@ reads all of it back. Cases (TAP):
 Usage: tmemswap.py [CASE...]    (default: all; CASE as listed by --list)
 """
 
-import argparse
 import os
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from memxvm import Vm  # noqa: E402
-from run import (GUEST_ALARMS, finish, free_tcp_port, wait_migration,  # noqa: E402
-                 wait_status)
+from guestcase import at_least, tap_main, verify  # noqa: E402
+from run import free_tcp_port, wait_migration, wait_status  # noqa: E402
 
 MIB = 1024 * 1024
 GUEST_MEM = "256M"
@@ -100,48 +98,6 @@ def pool(vm):
     if len(pools) != 1:
         raise RuntimeError(f"expected one pool, query-tmem has {pools}")
     return pools[0]
-
-
-def check_alarms(vm):
-    alarms = [a for a in GUEST_ALARMS if a in vm.console_text()]
-    if alarms:
-        raise RuntimeError(f"{vm.name}: guest console reports {alarms}")
-
-
-def verify(vm):
-    ok, line = vm.verify(600)
-    check_alarms(vm)
-    if not ok:
-        raise RuntimeError(f"{vm.name}: verification failed: {line}")
-    return line
-
-
-def at_least(what, value, floor):
-    if value < floor:
-        raise RuntimeError(f"{what} is {value}, expected at least {floor}")
-
-
-class Case:
-    """One VM (or two) in a scratch directory, kept when the case fails."""
-
-    def __init__(self, name):
-        self.work = tempfile.mkdtemp(prefix=f"memx-tmem-{name}-")
-        self.vms = []
-        self.ok = False
-
-    def vm(self, name, flavour, extra, **kw):
-        vm = Vm(name, flavour=flavour, mem=GUEST_MEM,
-                workdir=os.path.join(self.work, name), extra_args=extra, **kw)
-        self.vms.append(vm)
-        vm.start()
-        vm.expect("MEMX-READY", 120)
-        return vm
-
-    def path(self, name):
-        return os.path.join(self.work, name)
-
-    def close(self, log):
-        finish(self.vms, self.work, self.ok, log)
 
 
 def case_swap(c, flavour, mode):
@@ -362,37 +318,5 @@ CASES = {
 }
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("cases", nargs="*")
-    ap.add_argument("--list", action="store_true")
-    args = ap.parse_args()
-    if args.list:
-        print("\n".join(CASES))
-        return 0
-    names = args.cases or list(CASES)
-    for n in names:
-        if n not in CASES:
-            print(f"unknown case {n}; have: {' '.join(CASES)}", file=sys.stderr)
-            return 2
-    print(f"1..{len(names)}", flush=True)
-    failed = 0
-    for number, name in enumerate(names, 1):
-        c = Case(name)
-        t0 = time.monotonic()
-        try:
-            what = CASES[name](c)
-            c.ok = True
-            print(f"ok {number} tmemswap {name} ({time.monotonic() - t0:.1f}s): {what}",
-                  flush=True)
-        except Exception as e:  # noqa: BLE001 - every failure is a 'not ok'
-            failed += 1
-            print(f"not ok {number} tmemswap {name}: {type(e).__name__}: {e}",
-                  flush=True)
-        finally:
-            c.close(lambda m: print(m, flush=True))
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(tap_main("tmemswap", __doc__, CASES, GUEST_MEM))

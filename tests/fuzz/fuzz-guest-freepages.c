@@ -8,7 +8,9 @@
  * the fuzzer invents.  The scan sees exactly the VmcoreInfo the real
  * parser produced, so no combination the parser lets through is missed.
  * Whatever the guest holds, the scan must stay inside guest RAM and the
- * bitmap, and end.
+ * bitmap, and end.  Then memdedup's planner runs on what the scan found,
+ * at both granularities: it must plan only free frames inside the range,
+ * and never a page holding a non-zero pattern.
  *
  * Copyright (c) 2026 qemu-memx developers
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -19,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memdedup/classify/page-classify.h"
+#include "memdedup/dedup/dedup-plan.h"
 #include "memdedup/introspect/guest-freepages.h"
 
 #define MAX_NOTE 4096
@@ -40,6 +44,42 @@ static const void *fuzz_map(void *opaque, uint64_t gpa, uint64_t len)
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static bool frame_free(const uint64_t *bitmap, uint64_t pfn)
+{
+    return (bitmap[pfn / 64] >> (pfn % 64)) & 1;
+}
+
+/* Plan discards from the scan's bitmap and check every planned page. */
+static void check_plan(const uint64_t *bitmap, uint64_t nr_pfns,
+                       const uint8_t *ram, uint64_t granule)
+{
+    GArray *runs = g_array_new(false, false, sizeof(DedupRun));
+    DedupPlanStats st = { 0 };
+    uint64_t planned = 0;
+
+    dedup_plan_range(bitmap, nr_pfns, 0, nr_pfns, ram, 4096, granule, NULL,
+                     runs, &st);
+    for (guint i = 0; i < runs->len; i++) {
+        const DedupRun *run = &g_array_index(runs, DedupRun, i);
+
+        if (run->npages > nr_pfns || run->first > nr_pfns - run->npages) {
+            abort();
+        }
+        for (uint64_t p = run->first; p < run->first + run->npages; p++) {
+            if (!frame_free(bitmap, p) ||
+                page_classify(ram + p * 4096, 4096, NULL) ==
+                PAGE_CLASS_PATTERN) {
+                abort();
+            }
+        }
+        planned += run->npages;
+    }
+    if (planned != st.planned_pages || st.free_pages > nr_pfns) {
+        abort();
+    }
+    g_array_free(runs, true);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -87,6 +127,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (st.free_pages > nr_pfns || st.unmapped_pfns > nr_pfns) {
             abort();
         }
+        check_plan(bitmap, nr_pfns, ram, 1);
+        check_plan(bitmap, nr_pfns, ram, 512);
     }
     free(bitmap);
     free(ram);

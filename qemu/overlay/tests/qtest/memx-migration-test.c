@@ -505,6 +505,7 @@ int main(int argc, char **argv)
         memx_free_pages_tests_add(tmpfs);
         qtest_add_func("/memx/tmem/query-microvm", test_tmem_query_microvm);
         memx_numa_move_tests_add();
+        memx_dedup_tests_add();
     }
     ret = g_test_run();
     g_assert_cmpint(ret, ==, 0);

@@ -18,4 +18,6 @@ void memx_free_pages_tests_add(const char *tmpfs_dir);
  */
 void memx_numa_move_tests_add(void);
 
+void memx_dedup_tests_add(void);
+
 #endif

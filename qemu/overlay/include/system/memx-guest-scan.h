@@ -1,0 +1,73 @@
+/*
+ * qemu-memx: the guest RAM map and the introspection of a Linux guest's
+ * free pages, shared by guest-free page skipping (migration) and memdedup.
+ *
+ * Copyright (c) 2026 qemu-memx developers
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef SYSTEM_MEMX_GUEST_SCAN_H
+#define SYSTEM_MEMX_GUEST_SCAN_H
+
+#include "exec/cpu-common.h"
+#include "memdedup/introspect/guest-freepages.h"
+
+#define MEMX_MAX_RAM_RANGES 64
+
+/* One stretch of guest-physical RAM backed by one stretch of a RAMBlock. */
+typedef struct MemxRamRange {
+    uint64_t start;     /* guest-physical, page aligned */
+    uint64_t end;
+    uint8_t *host;      /* host address of @start */
+    RAMBlock *block;
+    ram_addr_t offset;  /* of @start within @block */
+} MemxRamRange;
+
+typedef struct MemxRamMap {
+    MemxRamRange range[MEMX_MAX_RAM_RANGES];
+    GuestRamRange guest[MEMX_MAX_RAM_RANGES];
+    size_t n;
+} MemxRamMap;
+
+/* The outcome of one introspection of the guest kernel. */
+typedef struct MemxScan {
+    const char *reason;         /* NULL when the scan succeeded */
+    char kernel_release[65];
+    VmcoreInfo info;
+    GuestFreePageStats stats;
+    uint64_t *bitmap;           /* free guest frames, owned by the caller */
+    uint64_t nr_pfns;
+    uint64_t ram_bytes;
+    int64_t scan_ns;
+    GuestMemory mem;            /* guest RAM as the map shows it */
+    GuestKernelView view;       /* valid when the scan succeeded */
+} MemxScan;
+
+/*
+ * Fill @map with the guest RAM the system address space shows now:
+ * memory backends' writable RAM only.  Call with the RCU read lock held;
+ * the map is valid until it is released.
+ */
+void memx_ram_map_build(MemxRamMap *map);
+
+/*
+ * Introspect the guest through @map: copy and parse its VMCOREINFO and
+ * set up @scan->view, @scan->mem, @scan->nr_pfns and @scan->ram_bytes.
+ * On failure the reason is in @scan->reason.
+ */
+bool memx_scan_prepare(const MemxRamMap *map, MemxScan *scan);
+
+/*
+ * memx_scan_prepare(), then read the guest kernel's free pages of all of
+ * @map into *@bitmap (reallocated if NULL or shorter than @scan->nr_pfns
+ * bits, then cleared) and point @scan->bitmap at it.  On failure the
+ * reason is in @scan->reason.
+ */
+bool memx_scan_guest(const MemxRamMap *map, MemxScan *scan,
+                     uint64_t **bitmap, uint64_t *bitmap_words);
+
+/* Make *@bitmap hold @nr_bits zero bits, reallocating when too small. */
+void memx_bitmap_zeroed(uint64_t **bitmap, uint64_t *words_held,
+                        uint64_t nr_bits);
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * qemu-memx: the map of guest RAM (memory backends as the system address
+ * space shows them) and the introspection of a Linux guest's free pages
+ * through it, shared by guest-free page skipping and memdedup.
+ *
+ * Everything the guest provides is untrusted: the VMCOREINFO note is
+ * copied out of guest RAM before it is parsed, and every guest address
+ * the cores follow is looked up in this map, which holds system RAM only
+ * (no device RAM such as VRAM in a PCI BAR, no MMIO, ROM or hidden
+ * SMRAM).
+ *
+ * Copyright (c) 2026 qemu-memx developers
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/bswap.h"
+#include "qemu/cutils.h"
+#include "qemu/timer.h"
+#include "exec/address-spaces.h"
+#include "exec/memory.h"
+#include "exec/ramblock.h"
+#include "exec/target_page.h"
+#include "system/hostmem.h"
+#include "system/memx-guest-scan.h"
+#include "hw/misc/vmcoreinfo.h"
+
+static bool memx_ram_range_cb(Int128 start, Int128 len,
+                              const MemoryRegion *const_mr,
+                              hwaddr offset_in_region, void *opaque)
+{
+    MemoryRegion *mr = (MemoryRegion *)const_mr;
+    MemxRamMap *map = opaque;
+    uint64_t gpa = int128_get64(start), size = int128_get64(len);
+    RAMBlock *block = mr->ram_block;
+    MemxRamRange *prev = map->n ? &map->range[map->n - 1] : NULL;
+    uint8_t *host;
+
+    /*
+     * Plain, writable system RAM only: a memory backend's region (machine
+     * RAM, NUMA nodes, DIMMs, virtio-mem), never device RAM such as VRAM,
+     * which the guest kernel has no struct pages for; no ROM, ROMD, MMIO
+     * or ram_device.
+     */
+    if (!memory_region_is_ram(mr) || memory_region_is_ram_device(mr) ||
+        memory_region_is_romd(mr) || mr->readonly || !block ||
+        block->mr != mr ||
+        !object_dynamic_cast(memory_region_owner(mr), TYPE_MEMORY_BACKEND) ||
+        !QEMU_IS_ALIGNED(gpa | size | offset_in_region, TARGET_PAGE_SIZE) ||
+        offset_in_region + size > block->used_length) {
+        return false;
+    }
+    host = block->host + offset_in_region;
+    if (prev && prev->end == gpa && prev->block == block &&
+        prev->offset + (prev->end - prev->start) == offset_in_region) {
+        prev->end += size;
+        map->guest[map->n - 1].end = prev->end;
+        return false;
+    }
+    if (map->n == MEMX_MAX_RAM_RANGES) {
+        return false;   /* skip less, never more */
+    }
+    map->range[map->n] = (MemxRamRange) {
+        .start = gpa, .end = gpa + size, .host = host,
+        .block = block, .offset = offset_in_region,
+    };
+    map->guest[map->n] = (GuestRamRange) { .start = gpa, .end = gpa + size };
+    map->n++;
+    return false;
+}
+
+void memx_ram_map_build(MemxRamMap *map)
+{
+    FlatView *view = address_space_to_flatview(&address_space_memory);
+
+    map->n = 0;
+    flatview_for_each_range(view, memx_ram_range_cb, map);
+}
+
+static const void *memx_ram_map_lookup(void *opaque, uint64_t gpa,
+                                       uint64_t len)
+{
+    const MemxRamMap *map = opaque;
+
+    for (size_t i = 0; i < map->n; i++) {
+        const MemxRamRange *r = &map->range[i];
+
+        if (gpa >= r->start && gpa < r->end && len <= r->end - gpa) {
+            return r->host + (gpa - r->start);
+        }
+    }
+    return NULL;
+}
+
+/* Copy the guest's VMCOREINFO note out of guest RAM; NULL with a reason. */
+static void *memx_read_vmcoreinfo(const GuestMemory *mem, size_t *len,
+                                  const char **why)
+{
+    VMCoreInfoState *vmci = vmcoreinfo_find();
+    uint64_t paddr;
+    uint32_t size;
+    const void *note;
+
+    if (!vmci) {
+        *why = "no vmcoreinfo device (add -device vmcoreinfo)";
+        return NULL;
+    }
+    if (!vmci->has_vmcoreinfo) {
+        *why = "the guest has not provided VMCOREINFO (not Linux, or its "
+               "qemu_fw_cfg driver is not loaded)";
+        return NULL;
+    }
+    if (le16_to_cpu(vmci->vmcoreinfo.guest_format) !=
+        FW_CFG_VMCOREINFO_FORMAT_ELF) {
+        *why = "the guest's VMCOREINFO is in an unknown format";
+        return NULL;
+    }
+    size = le32_to_cpu(vmci->vmcoreinfo.size);
+    paddr = le64_to_cpu(vmci->vmcoreinfo.paddr);
+    if (size == 0 || size > VMCOREINFO_MAX_BYTES) {
+        *why = "the guest's VMCOREINFO note has an absurd size";
+        return NULL;
+    }
+    note = mem->map(mem->opaque, paddr, size);
+    if (!note) {
+        *why = "the guest's VMCOREINFO note is not in guest RAM";
+        return NULL;
+    }
+    /* The guest may rewrite it at any time: parse a private copy. */
+    *len = size;
+    return g_memdup2(note, size);
+}
+
+void memx_bitmap_zeroed(uint64_t **bitmap, uint64_t *words_held,
+                        uint64_t nr_bits)
+{
+    uint64_t words = DIV_ROUND_UP(nr_bits, 64);
+
+    if (*words_held < words) {
+        g_free(*bitmap);
+        *bitmap = g_new(uint64_t, words);
+        *words_held = words;
+    }
+    memset(*bitmap, 0, words * sizeof(uint64_t));
+}
+
+bool memx_scan_prepare(const MemxRamMap *map, MemxScan *scan)
+{
+    g_autofree void *note = NULL;
+    size_t note_len = 0;
+
+    scan->mem = (GuestMemory) {
+        .map = memx_ram_map_lookup, .opaque = (void *)map,
+    };
+    scan->nr_pfns = 0;
+    scan->ram_bytes = 0;
+    for (size_t i = 0; i < map->n; i++) {
+        scan->ram_bytes += map->range[i].end - map->range[i].start;
+        scan->nr_pfns = MAX(scan->nr_pfns,
+                            map->range[i].end >> TARGET_PAGE_BITS);
+    }
+    note = memx_read_vmcoreinfo(&scan->mem, &note_len, &scan->reason);
+    if (!note) {
+        return false;
+    }
+    if (!vmcoreinfo_parse_note(note, note_len, &scan->info, &scan->reason)) {
+        return false;
+    }
+    pstrcpy(scan->kernel_release, sizeof(scan->kernel_release),
+            scan->info.osrelease);
+    if (scan->info.page_size != TARGET_PAGE_SIZE) {
+        scan->reason = "the guest's page size is not the target page size";
+        return false;
+    }
+    return guest_kernel_view_init(&scan->view, &scan->info, &scan->mem,
+                                  map->guest, map->n, &scan->reason);
+}
+
+bool memx_scan_guest(const MemxRamMap *map, MemxScan *scan,
+                     uint64_t **bitmap, uint64_t *bitmap_words)
+{
+    int64_t t0 = get_clock();
+
+    if (!memx_scan_prepare(map, scan)) {
+        return false;
+    }
+    memx_bitmap_zeroed(bitmap, bitmap_words, scan->nr_pfns);
+    memset(&scan->stats, 0, sizeof(scan->stats));
+    if (!guest_free_pages_scan(&scan->view, map->guest, map->n, *bitmap,
+                               scan->nr_pfns, &scan->stats, &scan->reason)) {
+        return false;
+    }
+    scan->bitmap = *bitmap;
+    scan->scan_ns = get_clock() - t0;
+    scan->reason = NULL;
+    return true;
+}
