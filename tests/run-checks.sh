@@ -23,6 +23,9 @@
 #          refused puts, migration, unload, unplug (tests/e2e/tmemswap.py)
 #   compress  multifd zstd/zlib composed with pattern pages and skip-free,
 #          and multifd+zstd interop with Debian's stock QEMU 7.2
+#   memdedup  memdedup in real 6.1 and 6.12 guests: freed memory given back
+#          and then allocated and verified, churn under passes, page_poison,
+#          init_on_free, a migration after passes (tests/e2e/memdedup.py)
 #   numa   the hot-first NUMA move, inside a TCG VM with two NUMA nodes
 #          (tests/numa/nested.py running tests/numa/numa_move_test.py)
 set -uo pipefail
@@ -204,6 +207,11 @@ suite_compress() {
         "$here/tests/e2e/run.py" suite compress
 }
 
+suite_memdedup() {
+    echo "== memdedup in real guests: free memory back to the host, no guest driver"
+    guest_suite memdedup "e2e/memdedup" "$logs/memdedup.log" "$here/tests/e2e/memdedup.py"
+}
+
 suite_numa() {
     echo "== NUMA move on a two-node host (a nested TCG VM)"
     { "$here/tests/guest/build.sh" "$build/guest" >/dev/null &&
@@ -224,9 +232,9 @@ if [ "${suites[0]}" = all ]; then
     "$here/tests/guest/build.sh" "$build/guest" > "$logs/guest-build.log" 2>&1 || {
         cat "$logs/guest-build.log"; echo "guest build failed"; exit 1; }
     # The peer suite is the longest and mostly waits on TCG guests: run it,
-    # then the tmem and compress suites, beside the others (2 cores);
-    # collect their results at the end.
-    "$0" peer tmem compress > "$logs/peer-suite.out" 2>&1 &
+    # then the tmem, compress and memdedup suites, beside the others (2
+    # cores); collect their results at the end.
+    "$0" peer tmem compress memdedup > "$logs/peer-suite.out" 2>&1 &
     peer_pid=$!
     suites=(unit sanitize qtest e2e numa)
 fi
@@ -239,6 +247,7 @@ for s in "${suites[@]}"; do
     qtest) suite_qtest ;;
     tmem) suite_tmem ;;
     compress) suite_compress ;;
+    memdedup) suite_memdedup ;;
     sanitize) suite_sanitize ;;
     fuzz) FUZZ_SECONDS=${FUZZ_SECONDS:-600} suite_sanitize ;;
     *) echo "unknown suite $s" >&2; exit 2 ;;
@@ -251,7 +260,7 @@ if [ -n "${peer_pid:-}" ]; then
     read -r p _ f _ k _ < <(grep -E '^[0-9]+ passed, [0-9]+ failed' "$logs/peer-suite.out" |
                              tail -n1 | tr -d ',')
     passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1})); skipped=$((skipped + ${k:-0}))
-    [ "${f:-1}" = 0 ] || failures+=("peer, tmem, compress: see $logs/peer-suite.out")
+    [ "${f:-1}" = 0 ] || failures+=("peer, tmem, compress, memdedup: see $logs/peer-suite.out")
 fi
 echo
 if [ ${#failures[@]} -gt 0 ]; then

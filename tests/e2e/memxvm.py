@@ -11,7 +11,6 @@ Only the standard library is used.
 import json
 import os
 import queue
-import select
 import shutil
 import signal
 import socket
@@ -217,7 +216,9 @@ class Vm:
         kernel = os.path.join(gdir, "vmlinux" if boot == "pvh" else "bzImage")
         self.args = [
             binary or qemu_binary(),
-            "-name", name, "-M", machine, "-accel", "tcg",
+            # debug-threads: named threads, so a vCPU's CPU time can be
+            # told from the rest (run.migration_cpu_seconds)
+            "-name", f"{name},debug-threads=on", "-M", machine, "-accel", "tcg",
             "-m", mem, "-smp", "1", "-display", "none", "-no-reboot",
             "-kernel", kernel,
             "-initrd", os.path.join(gdir, "initramfs.cpio"),
