@@ -75,3 +75,59 @@ bool guest_pgtable_translate(const GuestPgtable *pt, uint64_t vaddr,
     }
     return true;
 }
+
+#define CR3_PTI_USER_BIT (1ULL << 12)
+#define PTE_ACCESSED     (1ULL << 5)
+
+/* Whether the tables at @note_root and @live_root agree for @vaddrs. */
+static bool same_top_entries(const GuestPgtable *pt, uint64_t note_root,
+                             uint64_t live_root, const uint64_t *vaddrs,
+                             size_t n, const char **why)
+{
+    int top_shift = pt->levels == 5 ? 48 : 39;
+
+    for (size_t i = 0; i < n; i++) {
+        uint64_t index = (vaddrs[i] >> top_shift) & 511;
+        uint64_t noted, live;
+
+        if (!guest_read_u64(pt->mem, note_root + index * 8, &noted) ||
+            !guest_read_u64(pt->mem, live_root + index * 8, &live)) {
+            *why = "a top-level page table (the note's or a vCPU's) is not "
+                   "in guest RAM";
+            return false;
+        }
+        if ((noted & ~PTE_ACCESSED) != (live & ~PTE_ACCESSED) ||
+            !(noted & PTE_PRESENT)) {
+            *why = "the VMCOREINFO note does not describe the running "
+                   "kernel: its page tables are not the ones the vCPUs use "
+                   "(the guest kexec'd, or the note is another kernel's)";
+            return false;
+        }
+    }
+    return true;
+}
+
+bool guest_pgtable_same_kernel(const GuestPgtable *pt, uint64_t live_cr3,
+                               const uint64_t *vaddrs, size_t n,
+                               const char **why)
+{
+    uint64_t note_root = pt->root_gpa & PTE_ADDR_MASK;
+    uint64_t live_root = live_cr3 & PTE_ADDR_MASK;
+
+    if (pt->levels != 4 && pt->levels != 5) {
+        *why = "unsupported paging depth";
+        return false;
+    }
+    if (same_top_entries(pt, note_root, live_root, vaddrs, n, why)) {
+        return true;
+    }
+    /*
+     * With page-table isolation the CPU may be on a process's user copy,
+     * the 4 KiB after its kernel table, which maps little of the kernel;
+     * a kernel built without it may use bit 12 as an address bit, so the
+     * table as given is tried first.
+     */
+    return (live_root & CR3_PTI_USER_BIT) &&
+           same_top_entries(pt, note_root, live_root & ~CR3_PTI_USER_BIT,
+                            vaddrs, n, why);
+}

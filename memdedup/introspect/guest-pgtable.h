@@ -44,4 +44,21 @@ GuestPgtableResult guest_pgtable_lookup(const GuestPgtable *pt,
 bool guest_pgtable_translate(const GuestPgtable *pt, uint64_t vaddr,
                              uint64_t *gpa, uint64_t *leaf_size);
 
+/*
+ * Whether the top-level table a vCPU uses now (@live_cr3, its CR3 as the
+ * CPU holds it: PCID or cache bits and bits above the physical address
+ * width are masked here, and a page-table-isolation user copy, bit 12,
+ * leads to its kernel table)
+ * maps each of @vaddrs through the same top-level entry as @pt's root.
+ * A process's table copies the kernel half of init_top_pgt, so on the
+ * kernel that wrote the VMCOREINFO note they agree; after kexec the
+ * running kernel's tables are elsewhere and they do not, even when the
+ * old kernel's memory is still intact.  The accessed bit, which the CPU
+ * sets in whichever copy it walked, is ignored.  Returns false with a
+ * reason in *@why.
+ */
+bool guest_pgtable_same_kernel(const GuestPgtable *pt, uint64_t live_cr3,
+                               const uint64_t *vaddrs, size_t n,
+                               const char **why);
+
 #endif /* MEMDEDUP_GUEST_PGTABLE_H */

@@ -55,6 +55,12 @@ if [ ! -x "$workload" ] || [ "$here/memx-workload.c" -nt "$workload" ]; then
         "$here/memx-workload.c" || die "cannot build the static guest workload"
     mv "$workload.tmp" "$workload"
 fi
+kexec=$out/memx-kexec
+if [ ! -x "$kexec" ] || [ "$here/memx-kexec.c" -nt "$kexec" ]; then
+    gcc -O2 -static -Wall -Wextra -Werror -o "$kexec.tmp" \
+        "$here/memx-kexec.c" || die "cannot build the static kexec helper"
+    mv "$kexec.tmp" "$kexec"
+fi
 
 # The pinned package=version of flavour $1 (tests/guest/KERNELS), or, if
 # apt no longer has that version, the newest one with a loud warning.
@@ -103,7 +109,7 @@ bookworm-backports entry present (./configure adds it) and apt-get update done?"
     dir=$out/$fl
     stamp=$(cat "$deb.sha256" 2>/dev/null || sha256sum "$deb" | tee "$deb.sha256")
     stamp=$(printf '%s\n' "$stamp" "$mods" "$extra" |
-            cat - "$here/init.sh" "$here/build.sh" "$workload" \
+            cat - "$here/init.sh" "$here/build.sh" "$workload" "$kexec" \
                 "$driver"/Kbuild "$driver"/*.[ch] "$driver"/build-debian.sh |
             sha256sum | cut -d' ' -f1)
     if [ -f "$dir/stamp" ] && [ "$(cat "$dir/stamp")" = "$stamp" ]; then
@@ -121,6 +127,7 @@ bookworm-backports entry present (./configure adds it) and apt-get update done?"
     mkdir -p "$root"/{bin,proc,sys,dev,modules}
     cp "$busybox" "$root/bin/busybox"
     cp "$workload" "$root/bin/memx-workload"
+    cp "$kexec" "$root/bin/memx-kexec"
     install -m 0755 "$here/init.sh" "$root/init"
     : > "$root/modules/order"
     for m in $mods $extra; do

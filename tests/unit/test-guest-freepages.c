@@ -203,6 +203,64 @@ static void test_translate(void)
     }
 }
 
+/*
+ * The note's top-level table against the one a vCPU uses: a process's
+ * copy of the kernel half passes (whatever its PCID, the PTI user bit or
+ * the accessed bits), another kernel's tables do not, nor does a CR3
+ * outside RAM.
+ */
+static void test_same_kernel(void)
+{
+    const uint64_t vaddrs[] = { VMEMMAP, 0xffffffff81000000ULL };
+    const char *why = NULL;
+    FakeGuest g;
+    GuestPgtable pt;
+    uint64_t copy, other;
+
+    for (int levels = 4; levels <= 5; levels++) {
+        int top = levels == 5 ? 48 : 39;
+
+        fake_guest_init(&g, levels);
+        pt = (GuestPgtable) { .mem = &g.mem, .root_gpa = g.root, .levels = levels };
+        map_vmemmap(&g, 21);
+        map_page(&g, 0xffffffff81000000ULL, 0x1000000, 21);
+
+        /* a process's table: a copy of the kernel half, accessed bits set */
+        copy = alloc_table(&g);
+        for (int i = 256; i < 512; i++) {
+            *pte_at(&g, copy + i * 8) = *pte_at(&g, g.root + i * 8);
+        }
+        *pte_at(&g, copy + ((VMEMMAP >> top) & 511) * 8) |= 0x20;
+        g_assert_true(guest_pgtable_same_kernel(&pt, g.root, vaddrs, 2, &why));
+        g_assert_true(guest_pgtable_same_kernel(&pt, copy | 0x123, vaddrs, 2, &why));
+        g_assert_true(guest_pgtable_same_kernel(&pt, copy | (1ULL << 12) |
+                                                (1ULL << 63), vaddrs, 2, &why));
+
+        /*
+         * another kernel: its own tables, though the old ones are intact;
+         * 8 KiB aligned, as a kernel with page-table isolation has them
+         */
+        other = alloc_table(&g);
+        if (other & 0x1000) {
+            other = alloc_table(&g);
+        }
+        *pte_at(&g, other + 511 * 8) = *pte_at(&g, g.root + 511 * 8);
+        *pte_at(&g, other + ((VMEMMAP >> top) & 511) * 8) = alloc_table(&g) | P;
+        g_assert_false(guest_pgtable_same_kernel(&pt, other, vaddrs, 2, &why));
+        g_assert_nonnull(strstr(why, "does not describe the running kernel"));
+        /* nothing mapped there in either: not a proof */
+        g_assert_false(guest_pgtable_same_kernel(&pt, g.root,
+                       (uint64_t[]) { levels == 5 ? 0xff11000000000000ULL
+                                                  : 0xffffc90000000000ULL },
+                       1, &why));
+        /* a CR3 outside guest RAM */
+        g_assert_false(guest_pgtable_same_kernel(&pt, RAM_SIZE + 0x1000,
+                                                 vaddrs, 2, &why));
+        g_assert_nonnull(strstr(why, "not in guest RAM"));
+        g_free(g.ram);
+    }
+}
+
 static void test_translate_hostile(void)
 {
     FakeGuest g;
@@ -537,6 +595,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/guest-pgtable/translate", test_translate);
     g_test_add_func("/guest-pgtable/hostile", test_translate_hostile);
+    g_test_add_func("/guest-pgtable/same-kernel", test_same_kernel);
     g_test_add_func("/guest-freepages/leaf-sizes", test_scan_leaf_sizes);
     g_test_add_func("/guest-freepages/block-across-chunks", test_block_across_chunks);
     g_test_add_func("/guest-freepages/6.1-word-encoding", test_6_1_word_encoding);

@@ -11,7 +11,9 @@
  *      one granule that is all free.  This only chooses where to look.
  *   2. For each such slice, from a bottom half of the main loop:
  *      a. pause all vCPUs;
- *      b. scan that slice's struct pages again: what decides is this scan;
+ *      b. check that the note still describes the running kernel (no
+ *         kexec since), and scan that slice's struct pages again: what
+ *         decides is this scan;
  *      c. ask the host which of its pages are resident (mincore);
  *      d. plan (memdedup/dedup/dedup-plan.c): whole free granules whose
  *         free pages hold no non-zero pattern;
@@ -227,6 +229,10 @@ static const char *memx_dedup_slice(MemxDedup *dd, const MemxDedupSlice *s)
 
     if (!memx_dedup_map_unchanged(&dd->map)) {
         return "guest RAM changed during the pass";
+    }
+    /* the guest ran since the pass began: it may have kexec'd */
+    if (!memx_scan_check_live_kernel(&dd->scan)) {
+        return dd->scan.reason;
     }
     /* forget what the unpaused scan saw here: only this scan decides */
     for (uint64_t pfn = first_pfn; pfn < first_pfn + npages; pfn++) {

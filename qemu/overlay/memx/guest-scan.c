@@ -7,7 +7,10 @@
  * copied out of guest RAM before it is parsed, and every guest address
  * the cores follow is looked up in this map, which holds system RAM only
  * (no device RAM such as VRAM in a PCI BAR, no MMIO, ROM or hidden
- * SMRAM).
+ * SMRAM).  The note is also proven to describe the running kernel
+ * before it is used: after kexec, fw_cfg still points at the old
+ * kernel's note, whose memory may be intact but stale, so the vCPUs'
+ * page tables must agree with the note's (memx_scan_check_live_kernel).
  *
  * Copyright (c) 2026 qemu-memx developers
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -23,7 +26,11 @@
 #include "exec/target_page.h"
 #include "system/hostmem.h"
 #include "system/memx-guest-scan.h"
+#include "system/qtest.h"
 #include "hw/misc/vmcoreinfo.h"
+
+/* vCPUs whose page tables are checked against the note's, at most */
+#define MEMX_MAX_CPU_ROOTS 64
 
 static bool memx_ram_range_cb(Int128 start, Int128 len,
                               const MemoryRegion *const_mr,
@@ -172,8 +179,51 @@ bool memx_scan_prepare(const MemxRamMap *map, MemxScan *scan)
         scan->reason = "the guest's page size is not the target page size";
         return false;
     }
-    return guest_kernel_view_init(&scan->view, &scan->info, &scan->mem,
-                                  map->guest, map->n, &scan->reason);
+    /*
+     * Prove the note is the running kernel's before following any of its
+     * pointers: first through the tables the note names, then again with
+     * the struct page array the view found.
+     */
+    scan->view.pt = (GuestPgtable) {
+        .mem = &scan->mem,
+        .root_gpa = vmcoreinfo_kernel_pa(&scan->info, scan->info.init_top_pgt),
+        .levels = scan->info.pgtable_l5_enabled ? 5 : 4,
+    };
+    scan->view.vmemmap = scan->info.has_vmemmap ? scan->info.vmemmap
+                                                : scan->info.init_top_pgt;
+    return memx_scan_check_live_kernel(scan) &&
+           guest_kernel_view_init(&scan->view, &scan->info, &scan->mem,
+                                  map->guest, map->n, &scan->reason) &&
+           memx_scan_check_live_kernel(scan);
+}
+
+bool memx_scan_check_live_kernel(MemxScan *scan)
+{
+    uint64_t roots[MEMX_MAX_CPU_ROOTS];
+    uint64_t vaddrs[] = { scan->info.init_top_pgt, scan->view.vmemmap };
+    size_t n;
+
+    /*
+     * Driven by a qtest, the guest is a test program and the kernel's
+     * structures are laid out by hand: no vCPU uses their page tables.
+     * tests/e2e/kexec.py checks this proof with real kernels.
+     */
+    if (qtest_driver()) {
+        return true;
+    }
+    n = memx_guest_cpu_roots(roots, ARRAY_SIZE(roots));
+    if (n == 0) {
+        scan->reason = "no vCPU runs the guest kernel (long mode with paging "
+                       "on): it is booting, or kexec'ing";
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!guest_pgtable_same_kernel(&scan->view.pt, roots[i], vaddrs,
+                                       ARRAY_SIZE(vaddrs), &scan->reason)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 bool memx_scan_guest(const MemxRamMap *map, MemxScan *scan,

@@ -66,6 +66,23 @@ bool memx_scan_prepare(const MemxRamMap *map, MemxScan *scan);
 bool memx_scan_guest(const MemxRamMap *map, MemxScan *scan,
                      uint64_t **bitmap, uint64_t *bitmap_words);
 
+/*
+ * Whether the kernel @scan's note describes is the one the vCPUs run now:
+ * every vCPU in long mode with paging maps the struct page array and the
+ * kernel image through the note's top-level entries (a kexec'd kernel
+ * does not, even with the old kernel's memory intact).  memx_scan_prepare()
+ * checks it; call it again whenever the vCPUs may have run since.  On
+ * failure the reason is in @scan->reason.
+ */
+bool memx_scan_check_live_kernel(MemxScan *scan);
+
+/*
+ * Fill @roots with the CR3 of up to @max vCPUs that run in long mode with
+ * paging on (state synchronized from the accelerator); returns how many.
+ * Target-specific (memx/guest-cpu-roots.c); 0 on other targets.
+ */
+size_t memx_guest_cpu_roots(uint64_t *roots, size_t max);
+
 /* Make *@bitmap hold @nr_bits zero bits, reallocating when too small. */
 void memx_bitmap_zeroed(uint64_t **bitmap, uint64_t *words_held,
                         uint64_t nr_bits);
