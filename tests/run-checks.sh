@@ -126,11 +126,12 @@ suite_sanitize() {
     run_meson_tests "$sb" asan
     rm -rf "$sb/corpus"
     mkdir -p "$sb/corpus/fuzz-vmcoreinfo" "$sb/corpus/fuzz-guest-freepages" \
-        "$sb/corpus/fuzz-tmem"
+        "$sb/corpus/fuzz-tmem" "$sb/corpus/fuzz-kallsyms"
     cp "$here"/tests/unit/data/vmcoreinfo-*.txt "$sb/corpus/fuzz-vmcoreinfo/"
     python3 "$here/tests/fuzz/make-seeds.py" "$sb/corpus/fuzz-guest-freepages"
     python3 "$here/tests/fuzz/make-seeds.py" "$sb/corpus/fuzz-tmem" tmem
-    for f in fuzz-vmcoreinfo fuzz-guest-freepages fuzz-tmem; do
+    python3 "$here/tests/fuzz/make-seeds.py" "$sb/corpus/fuzz-kallsyms" kallsyms
+    for f in fuzz-vmcoreinfo fuzz-guest-freepages fuzz-tmem fuzz-kallsyms; do
         fuzz_one "$sb" "$f" "${FUZZ_SECONDS:-15}"
     done
 }

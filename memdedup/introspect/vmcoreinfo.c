@@ -49,6 +49,13 @@ enum {
     F_PAGE_PRIVATE,
     F_FREE_AREA_LENGTH,
     F_BUDDY,
+    F_STEXT,
+    F_KALLSYMS_NAMES,
+    F_KALLSYMS_NUM_SYMS,
+    F_KALLSYMS_TOKEN_TABLE,
+    F_KALLSYMS_TOKEN_INDEX,
+    F_KALLSYMS_OFFSETS,
+    F_KALLSYMS_RELATIVE_BASE,
     F_COUNT
 };
 
@@ -73,6 +80,13 @@ static const struct {
     [F_PAGE_PRIVATE] = { "OFFSET(page.private)", VALUE_DEC },
     [F_FREE_AREA_LENGTH] = { "LENGTH(zone.free_area)", VALUE_DEC },
     [F_BUDDY] = { "NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)", VALUE_NUMBER },
+    [F_STEXT] = { "SYMBOL(_stext)", VALUE_HEX },
+    [F_KALLSYMS_NAMES] = { "SYMBOL(kallsyms_names)", VALUE_HEX },
+    [F_KALLSYMS_NUM_SYMS] = { "SYMBOL(kallsyms_num_syms)", VALUE_HEX },
+    [F_KALLSYMS_TOKEN_TABLE] = { "SYMBOL(kallsyms_token_table)", VALUE_HEX },
+    [F_KALLSYMS_TOKEN_INDEX] = { "SYMBOL(kallsyms_token_index)", VALUE_HEX },
+    [F_KALLSYMS_OFFSETS] = { "SYMBOL(kallsyms_offsets)", VALUE_HEX },
+    [F_KALLSYMS_RELATIVE_BASE] = { "SYMBOL(kallsyms_relative_base)", VALUE_HEX },
 };
 
 /* Parse all of @s (NUL-terminated) as a number of @kind. */
@@ -282,6 +296,20 @@ bool vmcoreinfo_parse_text(const char *text, size_t len, VmcoreInfo *info,
     info->buddy_mapcount_value = (uint32_t)val[F_BUDDY];
     /* 6.12+ keeps the page type in the top byte and clears the rest. */
     info->buddy_type_in_top_byte = (info->buddy_mapcount_value & 0x00ffffffu) == 0;
+    /* Optional: the kernel's symbol table, all in the kernel image */
+    info->has_kallsyms = true;
+    for (int f = F_STEXT; f <= F_KALLSYMS_RELATIVE_BASE; f++) {
+        info->has_kallsyms &= seen[f] && val[f] >= 0xffffffff80000000ULL;
+    }
+    if (info->has_kallsyms) {
+        info->stext = val[F_STEXT];
+        info->kallsyms_names = val[F_KALLSYMS_NAMES];
+        info->kallsyms_num_syms = val[F_KALLSYMS_NUM_SYMS];
+        info->kallsyms_token_table = val[F_KALLSYMS_TOKEN_TABLE];
+        info->kallsyms_token_index = val[F_KALLSYMS_TOKEN_INDEX];
+        info->kallsyms_offsets = val[F_KALLSYMS_OFFSETS];
+        info->kallsyms_relative_base = val[F_KALLSYMS_RELATIVE_BASE];
+    }
     return true;
 }
 

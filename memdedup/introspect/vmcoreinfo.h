@@ -49,6 +49,19 @@ typedef struct VmcoreInfo {
     /* Buddy marker: NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE) as a 32-bit word */
     uint32_t buddy_mapcount_value;
     bool buddy_type_in_top_byte; /* 6.12+: page type in bits 31..24 */
+
+    /*
+     * The kernel's own symbol table (Linux 6.0+), all kernel virtual:
+     * has_kallsyms when every one of these SYMBOL() lines is present.
+     */
+    bool has_kallsyms;
+    uint64_t stext;              /* SYMBOL(_stext): checks the decoding */
+    uint64_t kallsyms_names;
+    uint64_t kallsyms_num_syms;
+    uint64_t kallsyms_token_table;
+    uint64_t kallsyms_token_index;
+    uint64_t kallsyms_offsets;
+    uint64_t kallsyms_relative_base;
 } VmcoreInfo;
 
 /*

@@ -31,6 +31,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kallsyms_check import check_kallsyms  # noqa: E402
 from memxvm import QMPError, Vm  # noqa: E402
 
 MIB = 1024 * 1024
@@ -632,7 +633,8 @@ def introspect(args, log):
     """The VMCOREINFO-driven free-page scan must find exactly the free
     blocks the guest kernel reports: per order against /proc/buddyinfo
     (through the dump tool), and per page against /proc/kpageflags
-    (through QEMU's own RAM map, as migration scans it)."""
+    (through QEMU's own RAM map, as migration scans it); and the kallsyms
+    QEMU reads must match the guest's /proc/kallsyms."""
     work = tempfile.mkdtemp(prefix="memx-introspect-")
     extra = ["-cpu", args.cpu] if args.cpu else []
     vm = Vm("guest", workdir=os.path.join(work, "vm"), flavour=args.kernel,
@@ -669,10 +671,13 @@ def introspect(args, log):
         else:
             raise RuntimeError("host scan disagrees with the guest's kpageflags or "
                                "buddyinfo three times")
+        vm.qmp.cmd("cont")
+        nsyms = check_kallsyms(vm, log)
         log(f"# {vm.console[0]}")
         ok = True
         return {"kernel": args.kernel, "boot": args.boot, "verified": True,
-                "free_pages": stats["free_pages"], "attempts": attempt}
+                "free_pages": stats["free_pages"], "attempts": attempt,
+                "kallsyms_symbols": nsyms}
     finally:
         finish((vm,), work, ok, log)
 

@@ -24,24 +24,10 @@
 #include "memdedup/classify/page-classify.h"
 #include "memdedup/dedup/dedup-plan.h"
 #include "memdedup/introspect/guest-freepages.h"
+#include "fuzz-ram.h"
 
 #define MAX_NOTE 4096
 #define MAX_RAM (256 * 1024)
-
-typedef struct FuzzRam {
-    const uint8_t *ram;
-    uint64_t size;
-} FuzzRam;
-
-static const void *fuzz_map(void *opaque, uint64_t gpa, uint64_t len)
-{
-    FuzzRam *r = opaque;
-
-    if (gpa >= r->size || len > r->size - gpa) {
-        return NULL;
-    }
-    return r->ram + gpa;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -6,6 +6,10 @@ make-seeds.py DIR: for fuzz-guest-freepages, small synthetic guests
 array with a few free buddy blocks, so the fuzzer starts from a guest the
 parser and the scan accept and mutates from there.
 
+make-seeds.py DIR kallsyms: for fuzz-kallsyms, a 56-byte header of table
+addresses and a small kernel image holding a valid kallsyms table in both
+address encodings (see tests/fuzz/fuzz-kallsyms.c).
+
 make-seeds.py DIR tmem: for fuzz-tmem, request sequences in its input
 format (see tests/fuzz/fuzz-tmem.c) that create pools of each kind, put,
 get and flush pages until the small store evicts, and mix in host
@@ -126,9 +130,61 @@ def tmem_seeds():
     return s
 
 
+def kallsyms_seed(absolute_percpu):
+    """A kernel image with a kallsyms table at fixed places, encoded as
+    scripts/kallsyms does: token 0 is "ab", token t the character t."""
+    base = 0xffffffff81000000
+    syms = [("T", "_stext", base), ("D", "__per_cpu_offset", base + 0x1a01000),
+            ("A", "fixed_percpu_data", 0), ("d", "abababx", base + 0x1b00000),
+            ("t", "x" * 200, base + 0x234560), ("B", "nr_cpu_ids", base + 0x2000040)]
+    pa = {"num": 0x0, "base": 0x8, "tindex": 0x100, "ttable": 0x400,
+          "offsets": 0x1000, "names": 0x1100}
+    ram = bytearray(0x3000)
+    struct.pack_into("<I", ram, pa["num"], len(syms))
+    struct.pack_into("<Q", ram, pa["base"], base)
+    pos = pa["ttable"]
+    index = [0]
+    ram[pos:pos + 3] = b"ab\0"
+    pos += 3
+    for t in range(1, 256):
+        index.append(pos - pa["ttable"])
+        ram[pos:pos + 2] = bytes([t, 0])
+        pos += 2
+    struct.pack_into("<256H", ram, pa["tindex"], *index)
+    npos = pa["names"]
+    for i, (typ, name, addr) in enumerate(syms):
+        if absolute_percpu:
+            off = addr if addr < base else -(addr - base) - 1
+        else:
+            off = (addr - base) & 0xffffffff
+            off = off - (1 << 32) if off >= 1 << 31 else off
+        struct.pack_into("<i", ram, pa["offsets"] + 4 * i, off)
+        full, toks, j = typ + name, [], 0
+        while j < len(full):
+            if full[j:j + 2] == "ab":
+                toks.append(0)
+                j += 2
+            else:
+                toks.append(ord(full[j]))
+                j += 1
+        head = bytes([len(toks)]) if len(toks) < 0x80 else \
+            bytes([0x80 | (len(toks) & 0x7f), len(toks) >> 7])
+        ram[npos:npos + len(head) + len(toks)] = head + bytes(toks)
+        npos += len(head) + len(toks)
+    header = struct.pack("<7Q", pa["num"], pa["base"], pa["tindex"], pa["ttable"],
+                         pa["offsets"], pa["names"], base)
+    return header + bytes(ram)
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
+    if sys.argv[2:] == ["kallsyms"]:
+        for absolute in (True, False):
+            with open(os.path.join(out, f"seed-{'abs' if absolute else 'plain'}"),
+                      "wb") as f:
+                f.write(kallsyms_seed(absolute))
+        return
     if sys.argv[2:] == ["tmem"]:
         for name, data in tmem_seeds().items():
             with open(os.path.join(out, f"seed-{name}"), "wb") as f:

@@ -57,6 +57,11 @@ static void test_real_6_1_kaslr(void)
     g_assert_true(vmcoreinfo_is_buddy(&info, 0xffffff7f));
     g_assert_false(vmcoreinfo_is_buddy(&info, 0xffffffff));
     g_assert_false(vmcoreinfo_is_buddy(&info, 0xffffff7e));
+    /* 6.0+ locates its kallsyms tables */
+    g_assert_true(info.has_kallsyms);
+    g_assert_cmphex(info.stext, ==, 0xffffffffa3a00000ULL);
+    g_assert_cmphex(info.kallsyms_names, ==, 0xffffffffa4bbdac0ULL);
+    g_assert_cmphex(info.kallsyms_relative_base, ==, 0xffffffffa4bbdab0ULL);
 }
 
 static void test_real_6_12(void)
@@ -75,6 +80,11 @@ static void test_real_6_12(void)
     g_assert_false(vmcoreinfo_is_buddy(&info, 0));
     g_assert_cmphex(info.init_top_pgt, ==, 0xffffffff82c22000ULL);
     g_assert_cmphex(vmcoreinfo_kernel_pa(&info, info.init_top_pgt), ==, 0x2c22000);
+    g_assert_true(info.has_kallsyms);
+    g_assert_cmphex(info.stext, ==, 0xffffffff81000000ULL);
+    g_assert_cmphex(info.kallsyms_num_syms, ==, 0xffffffff82195448ULL);
+    g_assert_cmphex(info.kallsyms_token_index, ==, 0xffffffff823b6f08ULL);
+    g_assert_cmphex(info.kallsyms_offsets, ==, 0xffffffff823b7108ULL);
 }
 
 static void test_real_6_12_la57(void)

@@ -75,6 +75,7 @@
 #include "hw/misc/vmcoreinfo.h"
 #include "hw/qdev-core.h"
 #include "system/memx-guest-scan.h"
+#include "memdedup/introspect/guest-kallsyms.h"
 #include "migration-ext/free-page-skip.h"
 #include "migration.h"
 #include "migration-stats.h"
@@ -424,8 +425,55 @@ memx_free_ranges_from_bitmap(const uint64_t *bitmap, uint64_t nr_pfns)
     return head;
 }
 
+#define MEMX_MAX_SYMBOLS_ASKED 64
+
+/* Read the guest's kallsyms for the query: their size, or why not. */
+static void memx_fill_kallsyms(__org_qemu_memx_GuestFreePages *info,
+                               MemxScan *scan, strList *symbols)
+{
+    g_autofree const char **names = NULL;
+    g_autofree uint64_t *addrs = NULL;
+    g_autofree bool *found = NULL;
+    __org_qemu_memx_GuestSymbolList **tail = &info->symbols;
+    GuestKallsyms ks;
+    const char *why;
+    size_t n = 0;
+
+    if (!guest_kallsyms_load(&ks, &scan->info, &scan->mem, &why)) {
+        info->kallsyms_reason = g_strdup(why);
+        return;
+    }
+    info->has_kallsyms_symbols = true;
+    info->kallsyms_symbols = ks.num_syms;
+    for (strList *l = symbols; l && n < MEMX_MAX_SYMBOLS_ASKED; l = l->next) {
+        n++;
+    }
+    if (n) {
+        info->has_symbols = true;
+        names = g_new(const char *, n);
+        addrs = g_new(uint64_t, n);
+        found = g_new(bool, n);
+        n = 0;
+        for (strList *l = symbols; l && n < MEMX_MAX_SYMBOLS_ASKED; l = l->next) {
+            names[n++] = l->value;
+        }
+        guest_kallsyms_find(&ks, names, n, addrs, found);
+        for (size_t i = 0; i < n; i++) {
+            __org_qemu_memx_GuestSymbol *sym =
+                g_new0(__org_qemu_memx_GuestSymbol, 1);
+
+            sym->name = g_strdup(names[i]);
+            sym->has_address = found[i];
+            sym->address = addrs[i];
+            QAPI_LIST_APPEND(tail, sym);
+        }
+    }
+    guest_kallsyms_clear(&ks);
+}
+
 __org_qemu_memx_GuestFreePages *qmp___org_qemu_memx_query_guest_free_pages(
-    bool has_ranges, bool ranges, Error **errp)
+    bool has_ranges, bool ranges, bool has_symbols, strList *symbols,
+    Error **errp)
 {
     __org_qemu_memx_GuestFreePages *info =
         g_new0(__org_qemu_memx_GuestFreePages, 1);
@@ -438,6 +486,9 @@ __org_qemu_memx_GuestFreePages *qmp___org_qemu_memx_query_guest_free_pages(
     WITH_RCU_READ_LOCK_GUARD() {
         memx_ram_map_build(map);
         ok = memx_scan_guest(map, &scan, &bitmap, &words);
+        if (ok) {
+            memx_fill_kallsyms(info, &scan, symbols);
+        }
     }
     info->available = ok;
     info->ram_bytes = scan.ram_bytes;
@@ -473,7 +524,8 @@ __org_qemu_memx_GuestFreePages *qmp___org_qemu_memx_query_guest_free_pages(
 void hmp_info_memx_guest_free_pages(Monitor *mon, const QDict *qdict)
 {
     g_autoptr(__org_qemu_memx_GuestFreePages) info =
-        qmp___org_qemu_memx_query_guest_free_pages(false, false, NULL);
+        qmp___org_qemu_memx_query_guest_free_pages(false, false, false, NULL,
+                                                   NULL);
 
     monitor_printf(mon, "guest free pages: %s\n",
                    info->available ? "available" : "unavailable");
@@ -496,5 +548,12 @@ void hmp_info_memx_guest_free_pages(Monitor *mon, const QDict *qdict)
         monitor_printf(mon, "scan: %" PRIu64 " us over %" PRIu64
                        " MiB of guest RAM\n", info->scan_time_us,
                        info->ram_bytes >> 20);
+        if (info->has_kallsyms_symbols) {
+            monitor_printf(mon, "kallsyms: %" PRIu32 " symbols\n",
+                           info->kallsyms_symbols);
+        } else if (info->kallsyms_reason) {
+            monitor_printf(mon, "kallsyms: unavailable: %s\n",
+                           info->kallsyms_reason);
+        }
     }
 }

@@ -1,0 +1,330 @@
+/*
+ * Guest kallsyms: copy the guest kernel's symbol table out of guest RAM,
+ * check it, and look names up.  See guest-kallsyms.h for the format.
+ *
+ * Copyright (c) 2026 qemu-memx developers
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include <glib.h>
+#include <string.h>
+
+#include "memdedup/introspect/guest-kallsyms.h"
+
+#define NAMES_CHUNK (64u << 10)
+
+/* Copy @len bytes at kernel-image address @va out of guest RAM. */
+static bool read_kernel(const VmcoreInfo *info, const GuestMemory *mem,
+                        uint64_t va, void *buf, size_t len)
+{
+    uint64_t pa = vmcoreinfo_kernel_pa(info, va);
+    uint8_t *out = buf;
+
+    if (va < 0xffffffff80000000ULL || len > UINT64_MAX - va) {
+        return false;
+    }
+    while (len) {
+        size_t chunk = MIN(len, 4096 - (pa & 4095));
+        const void *p = mem->map(mem->opaque, pa, chunk);
+
+        if (!p) {
+            return false;
+        }
+        memcpy(out, p, chunk);
+        out += chunk;
+        pa += chunk;
+        len -= chunk;
+    }
+    return true;
+}
+
+/* The names copied so far, grown as the decoder walks them. */
+typedef struct NamesReader {
+    const VmcoreInfo *info;
+    const GuestMemory *mem;
+    GByteArray *buf;
+} NamesReader;
+
+/* Make sure the first @need bytes of kallsyms_names are copied. */
+static bool names_have(NamesReader *r, size_t need)
+{
+    while (r->buf->len < need) {
+        size_t have = r->buf->len;
+        size_t chunk = MIN(NAMES_CHUNK, GUEST_KALLSYMS_MAX_NAMES - have);
+
+        if (need > GUEST_KALLSYMS_MAX_NAMES) {
+            return false;
+        }
+        g_byte_array_set_size(r->buf, have + chunk);
+        if (!read_kernel(r->info, r->mem, r->info->kallsyms_names + have,
+                         r->buf->data + have, chunk)) {
+            /* near the end of RAM: take exactly what is needed */
+            chunk = need - have;
+            g_byte_array_set_size(r->buf, have + chunk);
+            if (!read_kernel(r->info, r->mem, r->info->kallsyms_names + have,
+                             r->buf->data + have, chunk)) {
+                g_byte_array_set_size(r->buf, have);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* The entry at @pos: its token count and where its tokens start. */
+static bool entry_at(const uint8_t *names, size_t names_len, size_t pos,
+                     size_t *ntokens, size_t *first)
+{
+    size_t len;
+
+    if (pos >= names_len) {
+        return false;
+    }
+    len = names[pos];
+    *first = pos + 1;
+    if (len & 0x80) {
+        if (pos + 1 >= names_len) {
+            return false;
+        }
+        len = (len & 0x7f) | ((size_t)names[pos + 1] << 7);
+        *first = pos + 2;
+    }
+    *ntokens = len;
+    return len > 0 && len <= GUEST_KALLSYMS_NAME_LEN &&
+           *first + len <= names_len;
+}
+
+/* Expand tokens into @out (@len bytes, NUL-terminated); false if too long. */
+static bool expand(const GuestKallsyms *ks, const uint8_t *tok, size_t ntokens,
+                   char *out, size_t len)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < ntokens; i++) {
+        const char *t = ks->tokens + ks->token_index[tok[i]];
+        size_t tl = strlen(t);      /* NUL-terminated: checked at load */
+
+        if (n + tl >= len) {
+            return false;
+        }
+        memcpy(out + n, t, tl);
+        n += tl;
+    }
+    out[n] = '\0';
+    return n > 0;
+}
+
+static uint64_t address_of(const GuestKallsyms *ks, uint32_t i, bool abs_percpu)
+{
+    int32_t off = ks->offsets[i];
+
+    if (!abs_percpu) {
+        return ks->relative_base + (uint32_t)off;
+    }
+    return off >= 0 ? (uint64_t)off : ks->relative_base - 1 - (int64_t)off;
+}
+
+static bool load_tokens(GuestKallsyms *ks, const VmcoreInfo *info,
+                        const GuestMemory *mem, const char **why)
+{
+    uint16_t raw[256];
+    size_t top = 0;
+
+    if (!read_kernel(info, mem, info->kallsyms_token_index, raw, sizeof(raw))) {
+        *why = "kallsyms_token_index is not in guest RAM";
+        return false;
+    }
+    for (int t = 0; t < 256; t++) {
+        ks->token_index[t] = GUINT16_FROM_LE(raw[t]);
+        top = MAX(top, ks->token_index[t]);
+    }
+    if (top >= GUEST_KALLSYMS_MAX_TOKENS) {
+        *why = "kallsyms_token_index points past any real token table";
+        return false;
+    }
+    /* the last token starts at @top and is at most a name long */
+    ks->tokens_len = MIN(top + GUEST_KALLSYMS_NAME_LEN, GUEST_KALLSYMS_MAX_TOKENS);
+    ks->tokens = g_malloc(ks->tokens_len + 1);
+    while (!read_kernel(info, mem, info->kallsyms_token_table, ks->tokens,
+                        ks->tokens_len)) {
+        if (ks->tokens_len <= top + 1) {
+            *why = "kallsyms_token_table is not in guest RAM";
+            return false;
+        }
+        ks->tokens_len = top + 1 + (ks->tokens_len - top - 1) / 2;
+    }
+    ks->tokens[ks->tokens_len] = '\0';
+    for (int t = 0; t < 256; t++) {
+        const char *start = ks->tokens + ks->token_index[t];
+
+        if (!memchr(start, '\0', ks->tokens_len - ks->token_index[t]) ||
+            !*start) {
+            *why = "a kallsyms token is empty or not terminated";
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool load_names(GuestKallsyms *ks, const VmcoreInfo *info,
+                       const GuestMemory *mem, const char **why)
+{
+    NamesReader r = { info, mem, g_byte_array_new() };
+    size_t pos = 0;
+
+    ks->name_start = g_new(uint32_t, ks->num_syms);
+    for (uint32_t i = 0; i < ks->num_syms; i++) {
+        size_t ntokens, first;
+
+        /* the header (two bytes at most), then the tokens */
+        if (!names_have(&r, pos + 2) && !names_have(&r, pos + 1)) {
+            goto bad;
+        }
+        if (!entry_at(r.buf->data, r.buf->len, pos, &ntokens, &first)) {
+            /* the tokens may not be copied yet */
+            size_t len = r.buf->data[pos];
+
+            len = len & 0x80 ? (len & 0x7f) | ((size_t)r.buf->data[pos + 1] << 7)
+                             : len;
+            if (len > GUEST_KALLSYMS_NAME_LEN ||
+                !names_have(&r, pos + 2 + len) ||
+                !entry_at(r.buf->data, r.buf->len, pos, &ntokens, &first)) {
+                goto bad;
+            }
+        }
+        ks->name_start[i] = pos;
+        pos = first + ntokens;
+    }
+    ks->names_len = pos;
+    ks->names = g_byte_array_free(r.buf, false);
+    return true;
+
+bad:
+    g_byte_array_free(r.buf, true);
+    *why = "kallsyms_names is malformed or not in guest RAM";
+    return false;
+}
+
+bool guest_kallsyms_load(GuestKallsyms *ks, const VmcoreInfo *info,
+                         const GuestMemory *mem, const char **why)
+{
+    uint32_t num;
+    uint64_t base;
+    bool found[1] = { false };
+    uint64_t stext_plain = 0, stext_abs = 0;
+    char name[GUEST_KALLSYMS_NAME_LEN + 1];
+
+    memset(ks, 0, sizeof(*ks));
+    if (!info->has_kallsyms) {
+        *why = "VMCOREINFO does not locate kallsyms (Linux before 6.0?)";
+        return false;
+    }
+    if (!read_kernel(info, mem, info->kallsyms_num_syms, &num, sizeof(num)) ||
+        !read_kernel(info, mem, info->kallsyms_relative_base, &base,
+                     sizeof(base))) {
+        *why = "kallsyms_num_syms or kallsyms_relative_base is not in guest RAM";
+        return false;
+    }
+    ks->num_syms = GUINT32_FROM_LE(num);
+    ks->relative_base = GUINT64_FROM_LE(base);
+    if (ks->num_syms == 0 || ks->num_syms > GUEST_KALLSYMS_MAX_SYMS) {
+        *why = "kallsyms_num_syms is out of range";
+        goto fail;
+    }
+    ks->offsets = g_new(int32_t, ks->num_syms);
+    if (!read_kernel(info, mem, info->kallsyms_offsets, ks->offsets,
+                     (size_t)ks->num_syms * 4)) {
+        *why = "kallsyms_offsets is not in guest RAM";
+        goto fail;
+    }
+    for (uint32_t i = 0; i < ks->num_syms; i++) {
+        ks->offsets[i] = (int32_t)GUINT32_FROM_LE((uint32_t)ks->offsets[i]);
+    }
+    if (!load_tokens(ks, info, mem, why) || !load_names(ks, info, mem, why)) {
+        goto fail;
+    }
+    /* every name must expand; find _stext on the way */
+    for (uint32_t i = 0; i < ks->num_syms; i++) {
+        char type = guest_kallsyms_name(ks, i, name, sizeof(name));
+
+        if (!type) {
+            *why = "a kallsyms name does not expand";
+            goto fail;
+        }
+        if (!found[0] && !strcmp(name, "_stext")) {
+            found[0] = true;
+            stext_plain = address_of(ks, i, false);
+            stext_abs = address_of(ks, i, true);
+        }
+    }
+    if (!found[0]) {
+        *why = "kallsyms has no _stext";
+        goto fail;
+    }
+    if (stext_abs == info->stext) {
+        ks->absolute_percpu = true;
+    } else if (stext_plain != info->stext) {
+        *why = "no kallsyms address encoding gives _stext its VMCOREINFO address";
+        goto fail;
+    }
+    return true;
+
+fail:
+    guest_kallsyms_clear(ks);
+    return false;
+}
+
+void guest_kallsyms_clear(GuestKallsyms *ks)
+{
+    g_free(ks->names);
+    g_free(ks->name_start);
+    g_free(ks->tokens);
+    g_free(ks->offsets);
+    memset(ks, 0, sizeof(*ks));
+}
+
+char guest_kallsyms_name(const GuestKallsyms *ks, uint32_t i, char *buf,
+                         size_t len)
+{
+    size_t ntokens, first;
+    char full[GUEST_KALLSYMS_NAME_LEN + 1];
+
+    if (i >= ks->num_syms || len == 0 ||
+        !entry_at(ks->names, ks->names_len, ks->name_start[i], &ntokens,
+                  &first) ||
+        !expand(ks, ks->names + first, ntokens, full, sizeof(full))) {
+        return 0;
+    }
+    g_strlcpy(buf, full + 1, len);
+    return full[0];
+}
+
+uint64_t guest_kallsyms_address(const GuestKallsyms *ks, uint32_t i)
+{
+    return i < ks->num_syms ? address_of(ks, i, ks->absolute_percpu) : 0;
+}
+
+size_t guest_kallsyms_find(const GuestKallsyms *ks, const char *const *names,
+                           size_t n, uint64_t *addrs, bool *found)
+{
+    char name[GUEST_KALLSYMS_NAME_LEN + 1];
+    size_t left = n;
+
+    for (size_t k = 0; k < n; k++) {
+        found[k] = false;
+        addrs[k] = 0;
+    }
+    for (uint32_t i = 0; i < ks->num_syms && left; i++) {
+        if (!guest_kallsyms_name(ks, i, name, sizeof(name))) {
+            continue;
+        }
+        for (size_t k = 0; k < n; k++) {
+            if (!found[k] && !strcmp(name, names[k])) {
+                found[k] = true;
+                addrs[k] = guest_kallsyms_address(ks, i);
+                left--;
+            }
+        }
+    }
+    return n - left;
+}
