@@ -91,8 +91,9 @@ libfdt-dev libnuma-dev gcc-multilib seabios ipxe-qemu bzip2 xz-utils
 busybox-static cpio socat numactl zstd file qemu-system-x86 clang
 libclang-rt-14-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 gcc-12 libelf1 bc util-linux"
-# Packages that must come from bookworm-backports
-DEPS_BPO="meson python3-pycotap"
+# Packages that must come from bookworm-backports (libbpf-dev: 1.3 and
+# later validate the guest BTF's type ids when they load it)
+DEPS_BPO="meson python3-pycotap libbpf-dev"
 
 missing_pkgs() {
     local p
@@ -108,12 +109,21 @@ meson_ok() {
     dpkg --compare-versions "$v" ge 1.5
 }
 
+libbpf_ok() {
+    local v
+    v=$(dpkg-query -W -f='${Version}' libbpf-dev 2>/dev/null) || return 1
+    dpkg --compare-versions "$v" ge 1:1.3
+}
+
 main() {
     local changed=0
     write_entries && changed=1 || true
     # shellcheck disable=SC2086
     local miss; miss=$(missing_pkgs $DEPS_MAIN $DEPS_BPO | xargs)
     if ! meson_ok && ! echo "$miss" | grep -qw meson; then miss="$miss meson"; fi
+    if ! libbpf_ok && ! echo "$miss" | grep -qw libbpf-dev; then
+        miss="$miss libbpf-dev"
+    fi
     if [ -z "$miss" ] && [ $changed = 0 ]; then
         exit 0
     fi

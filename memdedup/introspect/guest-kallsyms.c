@@ -17,25 +17,10 @@
 static bool read_kernel(const VmcoreInfo *info, const GuestMemory *mem,
                         uint64_t va, void *buf, size_t len)
 {
-    uint64_t pa = vmcoreinfo_kernel_pa(info, va);
-    uint8_t *out = buf;
-
     if (va < 0xffffffff80000000ULL || len > UINT64_MAX - va) {
         return false;
     }
-    while (len) {
-        size_t chunk = MIN(len, 4096 - (pa & 4095));
-        const void *p = mem->map(mem->opaque, pa, chunk);
-
-        if (!p) {
-            return false;
-        }
-        memcpy(out, p, chunk);
-        out += chunk;
-        pa += chunk;
-        len -= chunk;
-    }
-    return true;
+    return guest_read_bytes(mem, vmcoreinfo_kernel_pa(info, va), buf, len);
 }
 
 /* The names copied so far, grown as the decoder walks them. */

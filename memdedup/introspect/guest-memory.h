@@ -47,4 +47,30 @@ static inline bool guest_read_u64(const GuestMemory *mem, uint64_t gpa,
     return true;
 }
 
+/*
+ * Copy @len bytes of guest RAM at @gpa into @buf, a page at a time (the
+ * bytes may span RAM ranges).  False if any of it is not RAM.
+ */
+static inline bool guest_read_bytes(const GuestMemory *mem, uint64_t gpa,
+                                    void *buf, size_t len)
+{
+    unsigned char *out = buf;
+
+    while (len) {
+        size_t chunk = 4096 - (gpa & 4095);
+        const void *p;
+
+        chunk = chunk < len ? chunk : len;
+        p = mem->map(mem->opaque, gpa, chunk);
+        if (!p) {
+            return false;
+        }
+        memcpy(out, p, chunk);
+        out += chunk;
+        gpa += chunk;
+        len -= chunk;
+    }
+    return true;
+}
+
 #endif /* MEMDEDUP_GUEST_MEMORY_H */

@@ -56,6 +56,10 @@ enum {
     F_KALLSYMS_TOKEN_INDEX,
     F_KALLSYMS_OFFSETS,
     F_KALLSYMS_RELATIVE_BASE,
+    F_PAGE_LRU,
+    F_PAGE_REFCOUNT,
+    F_ZONE_SIZE,
+    F_ZONE_FREE_AREA,
     F_COUNT
 };
 
@@ -87,6 +91,10 @@ static const struct {
     [F_KALLSYMS_TOKEN_INDEX] = { "SYMBOL(kallsyms_token_index)", VALUE_HEX },
     [F_KALLSYMS_OFFSETS] = { "SYMBOL(kallsyms_offsets)", VALUE_HEX },
     [F_KALLSYMS_RELATIVE_BASE] = { "SYMBOL(kallsyms_relative_base)", VALUE_HEX },
+    [F_PAGE_LRU] = { "OFFSET(page.lru)", VALUE_DEC },
+    [F_PAGE_REFCOUNT] = { "OFFSET(page._refcount)", VALUE_DEC },
+    [F_ZONE_SIZE] = { "SIZE(zone)", VALUE_DEC },
+    [F_ZONE_FREE_AREA] = { "OFFSET(zone.free_area)", VALUE_DEC },
 };
 
 /* Parse all of @s (NUL-terminated) as a number of @kind. */
@@ -296,6 +304,15 @@ bool vmcoreinfo_parse_text(const char *text, size_t len, VmcoreInfo *info,
     info->buddy_mapcount_value = (uint32_t)val[F_BUDDY];
     /* 6.12+ keeps the page type in the top byte and clears the rest. */
     info->buddy_type_in_top_byte = (info->buddy_mapcount_value & 0x00ffffffu) == 0;
+    /* Optional: more layout, checked against BTF's */
+    info->has_page_lru = seen[F_PAGE_LRU];
+    info->page_lru_off = val[F_PAGE_LRU];
+    info->has_page_refcount = seen[F_PAGE_REFCOUNT];
+    info->page_refcount_off = val[F_PAGE_REFCOUNT];
+    info->has_zone_size = seen[F_ZONE_SIZE];
+    info->zone_size = val[F_ZONE_SIZE];
+    info->has_zone_free_area = seen[F_ZONE_FREE_AREA];
+    info->zone_free_area_off = val[F_ZONE_FREE_AREA];
     /* Optional: the kernel's symbol table, all in the kernel image */
     info->has_kallsyms = true;
     for (int f = F_STEXT; f <= F_KALLSYMS_RELATIVE_BASE; f++) {

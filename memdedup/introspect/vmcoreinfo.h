@@ -50,6 +50,13 @@ typedef struct VmcoreInfo {
     uint32_t buddy_mapcount_value;
     bool buddy_type_in_top_byte; /* 6.12+: page type in bits 31..24 */
 
+    /* More layout, optional: what BTF's layout is checked against */
+    bool has_page_lru, has_page_refcount, has_zone_size, has_zone_free_area;
+    uint64_t page_lru_off;       /* OFFSET(page.lru) */
+    uint64_t page_refcount_off;  /* OFFSET(page._refcount) */
+    uint64_t zone_size;          /* SIZE(zone) */
+    uint64_t zone_free_area_off; /* OFFSET(zone.free_area) */
+
     /*
      * The kernel's own symbol table (Linux 6.0+), all kernel virtual:
      * has_kallsyms when every one of these SYMBOL() lines is present.

@@ -672,7 +672,7 @@ def introspect(args, log):
             raise RuntimeError("host scan disagrees with the guest's kpageflags or "
                                "buddyinfo three times")
         vm.qmp.cmd("cont")
-        nsyms = check_kallsyms(vm, log)
+        nsyms = check_kallsyms(vm, log, args.kernel)
         log(f"# {vm.console[0]}")
         ok = True
         return {"kernel": args.kernel, "boot": args.boot, "verified": True,

@@ -75,6 +75,7 @@
 #include "hw/misc/vmcoreinfo.h"
 #include "hw/qdev-core.h"
 #include "system/memx-guest-scan.h"
+#include "memdedup/introspect/guest-btf.h"
 #include "memdedup/introspect/guest-kallsyms.h"
 #include "migration-ext/free-page-skip.h"
 #include "migration.h"
@@ -427,6 +428,51 @@ memx_free_ranges_from_bitmap(const uint64_t *bitmap, uint64_t nr_pfns)
 
 #define MEMX_MAX_SYMBOLS_ASKED 64
 
+/* Read the guest's BTF for the query: the per-CPU lists' layout in it. */
+static void memx_fill_btf(__org_qemu_memx_GuestFreePages *info,
+                          MemxScan *scan, const GuestKallsyms *ks)
+{
+    static const char *const names[] = { "__start_BTF", "__stop_BTF" };
+    g_autofree void *btf = NULL;
+    __org_qemu_memx_GuestPcpLayout *out;
+    uint64_t addrs[2];
+    bool found[2];
+    GuestPcpLayout l;
+    const char *why;
+
+    if (guest_kallsyms_find(ks, names, 2, addrs, found) != 2 ||
+        addrs[1] <= addrs[0] || addrs[1] - addrs[0] > GUEST_BTF_MAX_BYTES ||
+        addrs[0] < 0xffffffff80000000ULL) {
+        info->btf_reason = g_strdup("the guest kernel has no BTF section of a "
+                                    "sane size (__start_BTF, __stop_BTF)");
+        return;
+    }
+    btf = g_malloc(addrs[1] - addrs[0]);
+    if (!guest_read_bytes(&scan->mem,
+                          vmcoreinfo_kernel_pa(&scan->info, addrs[0]), btf,
+                          addrs[1] - addrs[0])) {
+        info->btf_reason = g_strdup("the guest's BTF section is not in guest "
+                                    "RAM");
+        return;
+    }
+    if (!guest_btf_pcp_layout(btf, addrs[1] - addrs[0], &scan->info, &l,
+                              &why)) {
+        info->btf_reason = g_strdup(why);
+        return;
+    }
+    info->has_btf_bytes = true;
+    info->btf_bytes = addrs[1] - addrs[0];
+    out = info->pcp_layout = g_new0(__org_qemu_memx_GuestPcpLayout, 1);
+    out->zone_per_cpu_pageset = l.zone_per_cpu_pageset;
+    out->pcp_count = l.pcp_count;
+    out->pcp_lists = l.pcp_lists;
+    out->pcp_nr_lists = l.pcp_nr_lists;
+    out->pcp_list_size = l.pcp_list_size;
+    out->page_size = l.page_size;
+    out->page_pcp_list = l.page_pcp_list;
+    out->migrate_pcptypes = l.migrate_pcptypes;
+}
+
 /* Read the guest's kallsyms for the query: their size, or why not. */
 static void memx_fill_kallsyms(__org_qemu_memx_GuestFreePages *info,
                                MemxScan *scan, strList *symbols)
@@ -468,6 +514,7 @@ static void memx_fill_kallsyms(__org_qemu_memx_GuestFreePages *info,
             QAPI_LIST_APPEND(tail, sym);
         }
     }
+    memx_fill_btf(info, scan, &ks);
     guest_kallsyms_clear(&ks);
 }
 
@@ -554,6 +601,18 @@ void hmp_info_memx_guest_free_pages(Monitor *mon, const QDict *qdict)
         } else if (info->kallsyms_reason) {
             monitor_printf(mon, "kallsyms: unavailable: %s\n",
                            info->kallsyms_reason);
+        }
+        if (info->pcp_layout) {
+            monitor_printf(mon, "BTF: %" PRIu32 " bytes; per-CPU lists: %"
+                           PRIu32 " of %" PRIu32 " bytes at offset %" PRIu32
+                           " of per_cpu_pages, pageset at %" PRIu32
+                           " in struct zone\n", info->btf_bytes,
+                           info->pcp_layout->pcp_nr_lists,
+                           info->pcp_layout->pcp_list_size,
+                           info->pcp_layout->pcp_lists,
+                           info->pcp_layout->zone_per_cpu_pageset);
+        } else if (info->btf_reason) {
+            monitor_printf(mon, "BTF: unavailable: %s\n", info->btf_reason);
         }
     }
 }

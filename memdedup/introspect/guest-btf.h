@@ -1,0 +1,53 @@
+/*
+ * Guest BTF: the layout of the structures the per-CPU free-list walk
+ * reads (struct zone, struct per_cpu_pages, struct page, enum
+ * migratetype), taken from the BPF type information the guest kernel
+ * carries in its image (the .BTF section, [__start_BTF, __stop_BTF),
+ * which /sys/kernel/btf/vmlinux serves) and parsed with libbpf.  Nothing
+ * is hard-coded: Debian's 6.1, for one, has a list more than upstream
+ * 6.1 from a backport, so counts and offsets come from BTF, and what
+ * VMCOREINFO also states must agree with it.
+ *
+ * Copyright (c) 2026 qemu-memx developers
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef MEMDEDUP_GUEST_BTF_H
+#define MEMDEDUP_GUEST_BTF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "memdedup/introspect/vmcoreinfo.h"
+
+/* The largest .BTF section we read (Debian's kernels: 4.4 to 4.9 MB) */
+#define GUEST_BTF_MAX_BYTES (16u << 20)
+
+typedef struct GuestPcpLayout {
+    uint32_t zone_size;             /* sizeof(struct zone) */
+    uint32_t zone_free_area;        /* offsetof(struct zone, free_area) */
+    uint32_t zone_per_cpu_pageset;  /* offsetof(struct zone, per_cpu_pageset) */
+    uint32_t pcp_count;             /* offsetof(struct per_cpu_pages, count) */
+    uint32_t pcp_lists;             /* offsetof(struct per_cpu_pages, lists) */
+    uint32_t pcp_nr_lists;          /* elements of per_cpu_pages.lists */
+    uint32_t pcp_list_size;         /* size of one element */
+    uint32_t page_size;             /* sizeof(struct page) */
+    uint32_t page_pcp_list;         /* offset of the list_head a pcp list
+                                       links pages by (pcp_list, or lru) */
+    uint32_t page_lru;              /* offsetof(struct page, lru) */
+    uint32_t page_refcount;         /* offsetof(struct page, _refcount) */
+    uint32_t page_mapcount;         /* offsetof(struct page, _mapcount) */
+    uint32_t migrate_pcptypes;      /* MIGRATE_PCPTYPES */
+} GuestPcpLayout;
+
+/*
+ * Parse @len bytes of BTF (a private copy of the guest's .BTF section)
+ * and fill @layout.  The struct page layout, SIZE(zone) and
+ * OFFSET(zone.free_area) must match what @info says where VMCOREINFO
+ * says it.  Returns false with a reason in *@why.
+ */
+bool guest_btf_pcp_layout(const void *data, size_t len, const VmcoreInfo *info,
+                          GuestPcpLayout *layout, const char **why);
+
+#endif /* MEMDEDUP_GUEST_BTF_H */
