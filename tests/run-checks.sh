@@ -10,7 +10,7 @@
 #   peer   upstream's tests/qtest/migration-test smoke set, unmodified,
 #          against our qemu-system-x86_64 (our peer suite)
 #   sanitize  the cores' unit tests again under ASan+UBSan (clang), and
-#          each libFuzzer target for FUZZ_SECONDS (default 15) from its
+#          each libFuzzer target for FUZZ_SECONDS (default 10) from its
 #          seeds (build/sanitize)
 #   qtest  qemu-memx's own qtests (memx-migration-test: pattern pages,
 #          guest-free page skipping incl. hostile VMCOREINFO) and the
@@ -132,7 +132,7 @@ suite_sanitize() {
     python3 "$here/tests/fuzz/make-seeds.py" "$sb/corpus/fuzz-tmem" tmem
     python3 "$here/tests/fuzz/make-seeds.py" "$sb/corpus/fuzz-kallsyms" kallsyms
     for f in fuzz-vmcoreinfo fuzz-guest-freepages fuzz-tmem fuzz-kallsyms; do
-        fuzz_one "$sb" "$f" "${FUZZ_SECONDS:-15}"
+        fuzz_one "$sb" "$f" "${FUZZ_SECONDS:-10}"
     done
 }
 
