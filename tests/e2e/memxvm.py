@@ -30,7 +30,13 @@ class QMPError(Exception):
 
 
 class QMP:
-    """Synchronous QMP client over a unix socket; events are queued."""
+    """Synchronous QMP client over a unix socket; events are queued.
+    A QEMU that stops answering fails the caller (socket.timeout) instead
+    of hanging it: the greeting must come within @timeout, an answer
+    within REPLY_TIMEOUT (dump-guest-memory of a big guest is the
+    slowest command the tests send)."""
+
+    REPLY_TIMEOUT = 600.0
 
     def __init__(self, path, timeout=30.0):
         deadline = time.monotonic() + timeout
@@ -44,11 +50,13 @@ class QMP:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+        self.sock.settimeout(max(deadline - time.monotonic(), 1.0))
         self.file = self.sock.makefile("rwb", buffering=0)
         self.events = []
         greeting = self._read()
         if "QMP" not in greeting:
             raise RuntimeError(f"no QMP greeting: {greeting}")
+        self.sock.settimeout(self.REPLY_TIMEOUT)
         self.cmd("qmp_capabilities")
 
     def _read(self):
