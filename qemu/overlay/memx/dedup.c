@@ -134,6 +134,15 @@ static int64_t thread_cpu_ns(void)
     return ts.tv_sec * NANOSECONDS_PER_SECOND + ts.tv_nsec;
 }
 
+/* Count the main thread's CPU time since @since to the pass and the total. */
+static void memx_dedup_add_cpu(MemxDedup *dd, int64_t since)
+{
+    int64_t spent = thread_cpu_ns() - since;
+
+    dd->cpu_ns += spent;
+    dd->last_pass_cpu_ns += spent;
+}
+
 /* Why no pass may run now, or NULL. */
 static const char *memx_dedup_refusal(void)
 {
@@ -291,8 +300,7 @@ static void memx_dedup_step(void *opaque)
     dd->cur.max_pause_ns = MAX(dd->cur.max_pause_ns, pause_ns);
     dd->cur.given_back += (dd->cur.plan.resident_pages - resident_before) *
                           TARGET_PAGE_SIZE;
-    dd->cpu_ns += thread_cpu_ns() - cpu0;
-    dd->last_pass_cpu_ns += thread_cpu_ns() - cpu0;
+    memx_dedup_add_cpu(dd, cpu0);
     if (why) {
         memx_dedup_finish(dd, why);
         return;
@@ -367,8 +375,7 @@ static bool memx_dedup_start(MemxDedup *dd, Error **errp)
             memx_dedup_queue_slices(dd, i);
         }
     }
-    dd->cpu_ns += thread_cpu_ns() - cpu0;
-    dd->last_pass_cpu_ns += thread_cpu_ns() - cpu0;
+    memx_dedup_add_cpu(dd, cpu0);
     if (!ok) {
         /* a pass that could not look at the guest still counts */
         memx_dedup_finish(dd, dd->scan.reason);
@@ -445,6 +452,16 @@ static void memx_dedup_finalize(Object *obj)
     memx_dedup = NULL;
 }
 
+/* The properties can only be set before the object is complete. */
+static bool memx_dedup_settable(MemxDedup *dd, const char *name, Error **errp)
+{
+    if (dd->completed) {
+        error_setg(errp, "'%s' cannot be changed once created", name);
+        return false;
+    }
+    return true;
+}
+
 static void prop_get_interval(Object *obj, Visitor *v, const char *name,
                               void *opaque, Error **errp)
 {
@@ -456,11 +473,9 @@ static void prop_set_interval(Object *obj, Visitor *v, const char *name,
 {
     MemxDedup *dd = MEMX_DEDUP(obj);
 
-    if (dd->completed) {
-        error_setg(errp, "'%s' cannot be changed once created", name);
-        return;
+    if (memx_dedup_settable(dd, name, errp)) {
+        visit_type_uint32(v, name, &dd->interval_ms, errp);
     }
-    visit_type_uint32(v, name, &dd->interval_ms, errp);
 }
 
 static void prop_get_granularity(Object *obj, Visitor *v, const char *name,
@@ -474,11 +489,9 @@ static void prop_set_granularity(Object *obj, Visitor *v, const char *name,
 {
     MemxDedup *dd = MEMX_DEDUP(obj);
 
-    if (dd->completed) {
-        error_setg(errp, "'%s' cannot be changed once created", name);
-        return;
+    if (memx_dedup_settable(dd, name, errp)) {
+        visit_type_size(v, name, &dd->granularity, errp);
     }
-    visit_type_size(v, name, &dd->granularity, errp);
 }
 
 static void memx_dedup_init(Object *obj)

@@ -151,8 +151,30 @@ void memx_bitmap_zeroed(uint64_t **bitmap, uint64_t *words_held,
     memset(*bitmap, 0, words * sizeof(uint64_t));
 }
 
+/* Whether the vCPUs' top-level tables @roots agree with @scan's note. */
+static bool memx_scan_same_kernel(MemxScan *scan, const uint64_t *roots,
+                                  size_t n)
+{
+    uint64_t vaddrs[] = { scan->info.init_top_pgt, scan->view.vmemmap };
+
+    if (n == 0) {
+        scan->reason = "no vCPU runs the guest kernel (long mode with paging "
+                       "on): it is booting, or kexec'ing";
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!guest_pgtable_same_kernel(&scan->view.pt, roots[i], vaddrs,
+                                       ARRAY_SIZE(vaddrs), &scan->reason)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool memx_scan_prepare(const MemxRamMap *map, MemxScan *scan)
 {
+    uint64_t roots[MEMX_MAX_CPU_ROOTS];
+    size_t nr_roots;
     g_autofree void *note = NULL;
     size_t note_len = 0;
 
@@ -182,7 +204,8 @@ bool memx_scan_prepare(const MemxRamMap *map, MemxScan *scan)
     /*
      * Prove the note is the running kernel's before following any of its
      * pointers: first through the tables the note names, then again with
-     * the struct page array the view found.
+     * the struct page array the view found; the vCPUs' tables are read
+     * once for both.
      */
     scan->view.pt = (GuestPgtable) {
         .mem = &scan->mem,
@@ -191,17 +214,20 @@ bool memx_scan_prepare(const MemxRamMap *map, MemxScan *scan)
     };
     scan->view.vmemmap = scan->info.has_vmemmap ? scan->info.vmemmap
                                                 : scan->info.init_top_pgt;
-    return memx_scan_check_live_kernel(scan) &&
+    if (qtest_driver()) {
+        return guest_kernel_view_init(&scan->view, &scan->info, &scan->mem,
+                                      map->guest, map->n, &scan->reason);
+    }
+    nr_roots = memx_guest_cpu_roots(roots, ARRAY_SIZE(roots));
+    return memx_scan_same_kernel(scan, roots, nr_roots) &&
            guest_kernel_view_init(&scan->view, &scan->info, &scan->mem,
                                   map->guest, map->n, &scan->reason) &&
-           memx_scan_check_live_kernel(scan);
+           memx_scan_same_kernel(scan, roots, nr_roots);
 }
 
 bool memx_scan_check_live_kernel(MemxScan *scan)
 {
     uint64_t roots[MEMX_MAX_CPU_ROOTS];
-    uint64_t vaddrs[] = { scan->info.init_top_pgt, scan->view.vmemmap };
-    size_t n;
 
     /*
      * Driven by a qtest, the guest is a test program and the kernel's
@@ -211,19 +237,8 @@ bool memx_scan_check_live_kernel(MemxScan *scan)
     if (qtest_driver()) {
         return true;
     }
-    n = memx_guest_cpu_roots(roots, ARRAY_SIZE(roots));
-    if (n == 0) {
-        scan->reason = "no vCPU runs the guest kernel (long mode with paging "
-                       "on): it is booting, or kexec'ing";
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!guest_pgtable_same_kernel(&scan->view.pt, roots[i], vaddrs,
-                                       ARRAY_SIZE(vaddrs), &scan->reason)) {
-            return false;
-        }
-    }
-    return true;
+    return memx_scan_same_kernel(scan, roots,
+                                 memx_guest_cpu_roots(roots, ARRAY_SIZE(roots)));
 }
 
 bool memx_scan_guest(const MemxRamMap *map, MemxScan *scan,
