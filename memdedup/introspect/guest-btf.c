@@ -22,6 +22,7 @@
 #define BTF_MAGIC_LE 0xeb9f
 #define MAX_ANON_DEPTH 8
 #define MAX_PCP_LISTS 64
+#define MAX_NR_ZONES 8
 
 /* @id with typedefs and qualifiers peeled off. */
 static const struct btf_type *resolved(const struct btf *btf, uint32_t id,
@@ -138,6 +139,28 @@ static bool read_layout(const struct btf *btf, GuestPcpLayout *l,
         *why = "BTF lacks struct zone's per_cpu_pageset or free_area";
         return false;
     }
+    if (!member_offset(btf, "zone", "zone_start_pfn", &l->zone_start_pfn,
+                       NULL, NULL) ||
+        !member_offset(btf, "zone", "spanned_pages", &l->zone_spanned_pages,
+                       NULL, NULL) ||
+        !member_offset(btf, "zone", "present_pages", &l->zone_present_pages,
+                       NULL, NULL) ||
+        MAX(l->zone_start_pfn, MAX(l->zone_spanned_pages,
+                                   l->zone_present_pages)) + 8 > l->zone_size ||
+        l->zone_per_cpu_pageset + 8 > l->zone_size) {
+        *why = "BTF lacks struct zone's span (zone_start_pfn, spanned_pages, "
+               "present_pages), or it sticks out of the struct";
+        return false;
+    }
+    if (!member_offset(btf, "pglist_data", "node_zones", &l->pgdat_node_zones,
+                       &type, NULL) ||
+        !(t = resolved(btf, type, NULL)) || !btf_is_array(t) ||
+        btf_array(t)->nelems == 0 || btf_array(t)->nelems > MAX_NR_ZONES ||
+        btf__resolve_size(btf, btf_array(t)->type) != l->zone_size) {
+        *why = "BTF lacks pglist_data.node_zones, an array of struct zone";
+        return false;
+    }
+    l->pgdat_nr_zones = btf_array(t)->nelems;
     if (!member_offset(btf, "per_cpu_pages", "count", &l->pcp_count, NULL,
                        &pcp_size) ||
         !member_offset(btf, "per_cpu_pages", "lists", &l->pcp_lists, &type,
@@ -202,6 +225,13 @@ static bool cross_check(const GuestPcpLayout *l, const VmcoreInfo *info,
         (info->has_zone_free_area &&
          info->zone_free_area_off != l->zone_free_area)) {
         *why = "BTF's struct zone or page.lru differs from VMCOREINFO's";
+        return false;
+    }
+    if ((info->has_zone_spanned_pages &&
+         info->zone_spanned_pages_off != l->zone_spanned_pages) ||
+        (info->has_pgdat_node_zones &&
+         info->pgdat_node_zones_off != l->pgdat_node_zones)) {
+        *why = "BTF's zone span or pglist_data differs from VMCOREINFO's";
         return false;
     }
     return true;

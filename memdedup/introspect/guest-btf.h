@@ -28,6 +28,11 @@ typedef struct GuestPcpLayout {
     uint32_t zone_size;             /* sizeof(struct zone) */
     uint32_t zone_free_area;        /* offsetof(struct zone, free_area) */
     uint32_t zone_per_cpu_pageset;  /* offsetof(struct zone, per_cpu_pageset) */
+    uint32_t zone_start_pfn;        /* offsetof(struct zone, zone_start_pfn) */
+    uint32_t zone_spanned_pages;    /* offsetof(struct zone, spanned_pages) */
+    uint32_t zone_present_pages;    /* offsetof(struct zone, present_pages) */
+    uint32_t pgdat_node_zones;      /* offsetof(pglist_data, node_zones) */
+    uint32_t pgdat_nr_zones;        /* elements of node_zones (MAX_NR_ZONES) */
     uint32_t pcp_count;             /* offsetof(struct per_cpu_pages, count) */
     uint32_t pcp_lists;             /* offsetof(struct per_cpu_pages, lists) */
     uint32_t pcp_nr_lists;          /* elements of per_cpu_pages.lists */
@@ -43,9 +48,10 @@ typedef struct GuestPcpLayout {
 
 /*
  * Parse @len bytes of BTF (a private copy of the guest's .BTF section)
- * and fill @layout.  The struct page layout, SIZE(zone) and
- * OFFSET(zone.free_area) must match what @info says where VMCOREINFO
- * says it.  Returns false with a reason in *@why.
+ * and fill @layout.  The struct page layout, SIZE(zone),
+ * OFFSET(zone.free_area), OFFSET(zone.spanned_pages) and
+ * OFFSET(pglist_data.node_zones) must match what @info says where
+ * VMCOREINFO says it.  Returns false with a reason in *@why.
  */
 bool guest_btf_pcp_layout(const void *data, size_t len, const VmcoreInfo *info,
                           GuestPcpLayout *layout, const char **why);

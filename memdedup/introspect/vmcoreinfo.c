@@ -60,6 +60,8 @@ enum {
     F_PAGE_REFCOUNT,
     F_ZONE_SIZE,
     F_ZONE_FREE_AREA,
+    F_ZONE_SPANNED_PAGES,
+    F_PGDAT_NODE_ZONES,
     F_COUNT
 };
 
@@ -95,6 +97,8 @@ static const struct {
     [F_PAGE_REFCOUNT] = { "OFFSET(page._refcount)", VALUE_DEC },
     [F_ZONE_SIZE] = { "SIZE(zone)", VALUE_DEC },
     [F_ZONE_FREE_AREA] = { "OFFSET(zone.free_area)", VALUE_DEC },
+    [F_ZONE_SPANNED_PAGES] = { "OFFSET(zone.spanned_pages)", VALUE_DEC },
+    [F_PGDAT_NODE_ZONES] = { "OFFSET(pglist_data.node_zones)", VALUE_DEC },
 };
 
 /* Parse all of @s (NUL-terminated) as a number of @kind. */
@@ -313,6 +317,10 @@ bool vmcoreinfo_parse_text(const char *text, size_t len, VmcoreInfo *info,
     info->zone_size = val[F_ZONE_SIZE];
     info->has_zone_free_area = seen[F_ZONE_FREE_AREA];
     info->zone_free_area_off = val[F_ZONE_FREE_AREA];
+    info->has_zone_spanned_pages = seen[F_ZONE_SPANNED_PAGES];
+    info->zone_spanned_pages_off = val[F_ZONE_SPANNED_PAGES];
+    info->has_pgdat_node_zones = seen[F_PGDAT_NODE_ZONES];
+    info->pgdat_node_zones_off = val[F_PGDAT_NODE_ZONES];
     /* Optional: the kernel's symbol table, all in the kernel image */
     info->has_kallsyms = true;
     for (int f = F_STEXT; f <= F_KALLSYMS_RELATIVE_BASE; f++) {

@@ -52,10 +52,13 @@ typedef struct VmcoreInfo {
 
     /* More layout, optional: what BTF's layout is checked against */
     bool has_page_lru, has_page_refcount, has_zone_size, has_zone_free_area;
+    bool has_zone_spanned_pages, has_pgdat_node_zones;
     uint64_t page_lru_off;       /* OFFSET(page.lru) */
     uint64_t page_refcount_off;  /* OFFSET(page._refcount) */
     uint64_t zone_size;          /* SIZE(zone) */
     uint64_t zone_free_area_off; /* OFFSET(zone.free_area) */
+    uint64_t zone_spanned_pages_off; /* OFFSET(zone.spanned_pages) */
+    uint64_t pgdat_node_zones_off;   /* OFFSET(pglist_data.node_zones) */
 
     /*
      * The kernel's own symbol table (Linux 6.0+), all kernel virtual:

@@ -377,9 +377,11 @@ def compare_dumps(src_path, dst_path, free_ranges):
     return res
 
 
-def free_ranges_now(vm):
-    """The free pages QEMU's own scan finds now, as sorted (start, end)."""
-    got = vm.qmp.cmd("__org.qemu-memx_query-guest-free-pages", {"ranges": True})
+def free_ranges_now(vm, per_cpu_lists=True):
+    """The free pages QEMU's own scan finds now, as sorted (start, end):
+    with per_cpu_lists=False, the buddy allocator's alone."""
+    got = vm.qmp.cmd("__org.qemu-memx_query-guest-free-pages",
+                     {"ranges": True, "per-cpu-lists": per_cpu_lists})
     if not got["available"]:
         raise RuntimeError(f"{vm.name}: free pages unavailable: {got.get('reason')}")
     return [(r["start"], r["start"] + r["length"]) for r in got["free-ranges"]]
@@ -633,8 +635,10 @@ def introspect(args, log):
     """The VMCOREINFO-driven free-page scan must find exactly the free
     blocks the guest kernel reports: per order against /proc/buddyinfo
     (through the dump tool), and per page against /proc/kpageflags
-    (through QEMU's own RAM map, as migration scans it); and the kallsyms
-    QEMU reads must match the guest's /proc/kallsyms."""
+    (through QEMU's own RAM map, as migration scans it); the per-CPU
+    lists' pages, walked through the guest's kallsyms and BTF, must be
+    exactly the "count" lines of its /proc/zoneinfo (QEMU and the dump
+    tool); and the kallsyms QEMU reads must match /proc/kallsyms."""
     work = tempfile.mkdtemp(prefix="memx-introspect-")
     extra = ["-cpu", args.cpu] if args.cpu else []
     vm = Vm("guest", workdir=os.path.join(work, "vm"), flavour=args.kernel,
@@ -644,39 +648,53 @@ def introspect(args, log):
         boot(vm, "freed-garbage" if args.scenario == "idle-fresh" else args.scenario)
         # The guest's lists move a little while it prints; a wrong scan
         # disagrees every time, a moving list only now and then.
-        for attempt in range(1, 4):
+        vm.run("freeinfo")      # opens its files once: their buffers stay
+        for attempt in range(1, 6):
             if attempt > 1:
                 vm.qmp.cmd("cont")
             guest_runs = parse_kpagebuddy(vm.run("kpagebuddy"))
-            line = vm.run("buddyinfo")
+            line = vm.run("freeinfo")
             vm.qmp.cmd("stop")
-            free = free_ranges_now(vm)
+            buddy = free_ranges_now(vm, per_cpu_lists=False)
+            scan = vm.qmp.cmd("__org.qemu-memx_query-guest-free-pages")
             log(f"# free pages per page: /proc/kpageflags {len(guest_runs)} runs, "
-                f"QEMU's scan {len(free)} runs, "
-                f"{'the same' if guest_runs == free else 'different'}")
-            guest = [int(x) for x in line.split("orders=")[1].split(",")]
+                f"QEMU's scan {len(buddy)} runs, "
+                f"{'the same' if guest_runs == buddy else 'different'}")
+            fields = dict(kv.split("=", 1) for kv in line.split()[2:])
+            guest = [int(x) for x in fields["orders"].split(",")]
+            guest_pcp = int(fields["pcp"])
             stats = dump_stats(vm, os.path.join(work, "dump.elf"))
             host = stats["free_by_order"]
-            qemu_pages = sum(e - s for s, e in free) // PAGE
+            buddy_pages = sum(e - s for s, e in buddy) // PAGE
             log(f"# guest /proc/buddyinfo per order: {guest}")
             log(f"# host struct-page scan per order: {host} "
                 f"(vmemmap from {stats['vmemmap_source']}, "
-                f"{stats['paging_levels']}-level, {stats['free_pages']} free pages, "
+                f"{stats['paging_levels']}-level, {stats['buddy_pages']} buddy pages, "
                 f"{stats['rejected_blocks']} rejected)")
-            if guest == host and guest_runs == free and \
-                    qemu_pages == stats["free_pages"]:
+            log(f"# per-CPU lists: guest /proc/zoneinfo {guest_pcp} pages, QEMU "
+                f"{scan.get('pcp-pages')} ({scan.get('pcp-lists')}), dump tool "
+                f"{stats['pcp_pages']}; QEMU {scan.get('free-pages')} free pages "
+                f"in all, dump tool {stats['free_pages']}")
+            if scan.get("pcp-reason") or not scan.get("pcp-lists"):
+                raise RuntimeError(f"the per-CPU lists were not walked: "
+                                   f"{scan.get('pcp-reason')}")
+            if guest == host and guest_runs == buddy and \
+                    buddy_pages == stats["buddy_pages"] and \
+                    guest_pcp == scan["pcp-pages"] == stats["pcp_pages"] and \
+                    scan["free-pages"] == stats["free_pages"]:
                 break
-            log(f"# attempt {attempt} disagrees: {first_differences(guest_runs, free)}; "
-                f"QEMU {qemu_pages} vs dump tool {stats['free_pages']} free pages")
+            log(f"# attempt {attempt} disagrees: {first_differences(guest_runs, buddy)}; "
+                f"QEMU {buddy_pages} vs dump tool {stats['buddy_pages']} buddy pages")
         else:
-            raise RuntimeError("host scan disagrees with the guest's kpageflags or "
-                               "buddyinfo three times")
+            raise RuntimeError("host scan disagrees with the guest's kpageflags, "
+                               "buddyinfo or zoneinfo five times")
         vm.qmp.cmd("cont")
         nsyms = check_kallsyms(vm, log, args.kernel)
         log(f"# {vm.console[0]}")
         ok = True
         return {"kernel": args.kernel, "boot": args.boot, "verified": True,
-                "free_pages": stats["free_pages"], "attempts": attempt,
+                "free_pages": stats["free_pages"], "pcp_pages": stats["pcp_pages"],
+                "attempts": attempt,
                 "kallsyms_symbols": nsyms}
     finally:
         finish((vm,), work, ok, log)

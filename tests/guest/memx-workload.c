@@ -30,6 +30,9 @@
  *                        /proc/kpageflags (the per-page oracle)
  *   pcp                  pages on the per-CPU free lists (sum of the
  *                        pagesets' "count" in /proc/zoneinfo) and MemFree
+ *   freeinfo             buddyinfo's blocks per order and the per-CPU
+ *                        lists' pages, read as one picture (the oracle
+ *                        for the host's count of all free pages)
  *   sleep SECONDS        wait (useful on the kernel command line)
  *   touch PASSES         PASSES passes over the last region: check each
  *                        page's checksum, rewrite it with new random data
@@ -54,6 +57,7 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -417,6 +421,36 @@ static void cmd_pcp(void)
 }
 
 /*
+ * Add one /proc/buddyinfo line's per-order counts to @sum (32 entries);
+ * returns how many orders it had.
+ */
+static int add_buddyinfo_line(const char *line, unsigned long long *sum)
+{
+    const char *p = strstr(line, "zone");
+    int n = 0;
+
+    if (!p) {
+        return 0;
+    }
+    p += 4;
+    while (*p == ' ') {
+        p++;
+    }
+    while (*p && *p != ' ') {   /* zone name */
+        p++;
+    }
+    for (char *end; n < 32; n++, p = end) {
+        unsigned long long v = strtoull(p, &end, 10);
+
+        if (end == p) {
+            break;
+        }
+        sum[n] += v;
+    }
+    return n;
+}
+
+/*
  * Sum /proc/buddyinfo's per-order counts over all nodes and zones into
  * @sum (32 entries); returns the number of orders, or -1.
  */
@@ -431,33 +465,80 @@ static int read_buddyinfo(unsigned long long *sum)
     }
     memset(sum, 0, 32 * sizeof(*sum));
     while (fgets(line, sizeof(line), f)) {
-        char *p = strstr(line, "zone");
-        int n = 0;
+        int n = add_buddyinfo_line(line, sum);
 
-        if (!p) {
-            continue;
-        }
-        p += 4;
-        while (*p == ' ') {
-            p++;
-        }
-        while (*p && *p != ' ') {   /* zone name */
-            p++;
-        }
-        for (char *end; n < 32; n++, p = end) {
-            unsigned long long v = strtoull(p, &end, 10);
-
-            if (end == p) {
-                break;
-            }
-            sum[n] += v;
-        }
-        if (n > orders) {
-            orders = n;
-        }
+        orders = n > orders ? n : orders;
     }
     fclose(f);
     return orders;
+}
+
+/* Read all of @fd from its start into @buf (NUL-terminated). */
+static bool reread(int fd, char *buf, size_t len)
+{
+    size_t got = 0;
+    ssize_t n = 0;
+
+    if (lseek(fd, 0, SEEK_SET) < 0) {
+        return false;
+    }
+    while (got < len - 1 && (n = read(fd, buf + got, len - 1 - got)) > 0) {
+        got += n;
+    }
+    buf[got] = 0;
+    return n >= 0 && got < len - 1;
+}
+
+/*
+ * The oracle for the host's count of all free pages: the free blocks per
+ * order of /proc/buddyinfo and the per-CPU lists' pages ("count:" of
+ * every pageset in /proc/zoneinfo), as one picture.  Reading a seq_file
+ * allocates its buffer, which would move the very lists being counted,
+ * and closing frees it: so both files stay open from the first call on,
+ * and each is read twice, the second time with its buffer in place.
+ * Nothing here allocates after that; the process then waits on stdin.
+ * Reply: orders=N,N,... pcp=N
+ */
+static void cmd_freeinfo(void)
+{
+    static int buddy_fd = -1, zone_fd = -1;
+    static char buddy_text[64 << 10], zone_text[1 << 20];
+    unsigned long long sum[32] = { 0 }, pcp = 0, n;
+    int orders = 0;
+    char *line, *save = NULL;
+
+    if (buddy_fd < 0) {
+        buddy_fd = open("/proc/buddyinfo", O_RDONLY);
+        zone_fd = open("/proc/zoneinfo", O_RDONLY);
+    }
+    if (buddy_fd < 0 || zone_fd < 0 ||
+        !reread(buddy_fd, buddy_text, sizeof(buddy_text)) ||
+        !reread(zone_fd, zone_text, sizeof(zone_text)) ||
+        !reread(buddy_fd, buddy_text, sizeof(buddy_text)) ||
+        !reread(zone_fd, zone_text, sizeof(zone_text))) {
+        printf("MEMX-ERR freeinfo cannot read /proc/buddyinfo or "
+               "/proc/zoneinfo\n");
+        fflush(stdout);
+        return;
+    }
+    for (line = strtok_r(buddy_text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        int k = add_buddyinfo_line(line, sum);
+
+        orders = k > orders ? k : orders;
+    }
+    for (line = strtok_r(zone_text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (sscanf(line, " count: %llu", &n) == 1) {
+            pcp += n;
+        }
+    }
+    printf("MEMX-OK freeinfo orders=");
+    for (int i = 0; i < orders; i++) {
+        printf("%s%llu", i ? "," : "", sum[i]);
+    }
+    printf(" pcp=%llu\n", pcp);
+    fflush(stdout);
 }
 
 static void cmd_buddyinfo(void)
@@ -666,6 +747,9 @@ static bool run_command(char *line)
         return true;
     } else if (!strcmp(argv[0], "pcp")) {
         cmd_pcp();
+        return true;
+    } else if (!strcmp(argv[0], "freeinfo")) {
+        cmd_freeinfo();
         return true;
     } else if (!strcmp(argv[0], "drop")) {
         if (dirty_running) {

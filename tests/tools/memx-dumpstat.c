@@ -2,19 +2,24 @@
  * memx-dumpstat: what is in a guest's RAM, from a QEMU ELF dump.
  *
  * Reads a dump written by QMP dump-guest-memory (paging off), takes the
- * guest's VMCOREINFO note from it, finds the free buddy pages with the
- * memdedup introspection cores, classifies every page (zero / pattern /
- * other) and prints one JSON object:
+ * guest's VMCOREINFO note from it, finds the free pages with the
+ * memdedup introspection cores (free buddy blocks, and the per-CPU free
+ * lists through the guest's kallsyms and BTF), classifies every page
+ * (zero / pattern / other) and prints one JSON object:
  *
- *   ram_pages, free_pages, free_blocks, rejected_blocks, free_by_order,
+ *   ram_pages, free_pages (= buddy_pages + pcp_pages), free_blocks,
+ *   rejected_blocks, free_by_order (buddy blocks), pcp_lists_dropped,
+ *   pcp_reason (why the per-CPU lists were not walked, or null),
  *   free_uniform_pages, free_other_pages, inuse_zero_pages,
  *   inuse_pattern_pages, inuse_other_pages,
  *   limit_bytes = inuse_other_pages * 4096   (what migration must send)
  *
  * The benchmarks use limit_bytes as the physical floor of a migration;
- * the e2e tests compare free_by_order with the guest's /proc/buddyinfo.
+ * the e2e tests compare free_by_order with the guest's /proc/buddyinfo
+ * and pcp_pages with its /proc/zoneinfo.  --buddy-only leaves the
+ * per-CPU lists out (the floor as it was before they were read).
  *
- * Usage: memx-dumpstat DUMP.elf
+ * Usage: memx-dumpstat [--buddy-only] DUMP.elf
  *
  * Copyright (c) 2026 qemu-memx developers
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -30,6 +35,7 @@
 #include <unistd.h>
 
 #include "memdedup/introspect/guest-freepages.h"
+#include "memdedup/introspect/guest-pcp.h"
 #include "memdedup/classify/page-classify.h"
 
 #define MAX_SEGMENTS 64
@@ -134,6 +140,10 @@ int main(int argc, char **argv)
     GuestMemory mem = { .map = dump_map, .opaque = &d };
     GuestKernelView view;
     GuestFreePageStats st = { 0 };
+    GuestPcpStats pcp = { 0 };
+    GuestPcpView pv;
+    const char *pcp_reason = NULL;
+    bool buddy_only = argc == 3 && !strcmp(argv[1], "--buddy-only");
     VmcoreInfo info;
     const char *why = NULL;
     struct stat sb;
@@ -144,13 +154,13 @@ int main(int argc, char **argv)
     double scan_ms;
     int fd;
 
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s DUMP.elf\n", argv[0]);
+    if (argc != 2 && !buddy_only) {
+        fprintf(stderr, "usage: %s [--buddy-only] DUMP.elf\n", argv[0]);
         return 2;
     }
-    fd = open(argv[1], O_RDONLY);
+    fd = open(argv[argc - 1], O_RDONLY);
     if (fd < 0 || fstat(fd, &sb) < 0) {
-        perror(argv[1]);
+        perror(argv[argc - 1]);
         return 1;
     }
     d.size = sb.st_size;
@@ -162,7 +172,7 @@ int main(int argc, char **argv)
     if (!parse_elf(&d, &why) ||
         !vmcoreinfo_parse_note(d.note, d.note_len, &info, &why) ||
         !guest_kernel_view_init(&view, &info, &mem, d.ram, d.nram, &why)) {
-        fprintf(stderr, "memx-dumpstat: %s: %s\n", argv[1], why);
+        fprintf(stderr, "memx-dumpstat: %s: %s\n", argv[argc - 1], why);
         return 1;
     }
     for (size_t i = 0; i < d.nram; i++) {
@@ -173,6 +183,14 @@ int main(int argc, char **argv)
     if (!guest_free_pages_scan(&view, d.ram, d.nram, bitmap, nr_pfns, &st, &why)) {
         fprintf(stderr, "memx-dumpstat: scan failed: %s\n", why);
         return 1;
+    }
+    if (buddy_only) {
+        pcp_reason = "left out (--buddy-only)";
+    } else if (!guest_pcp_view_init(&pv, &view)) {
+        pcp_reason = pv.kallsyms_reason ? pv.kallsyms_reason : pv.btf_reason;
+    } else if (!guest_pcp_scan(&view, &pv, d.ram, d.nram, bitmap, nr_pfns,
+                               &pcp, &why)) {
+        pcp_reason = why;
     }
     scan_ms = (g_get_monotonic_time() - t0) / 1000.0;
 
@@ -198,12 +216,19 @@ int main(int argc, char **argv)
     printf("{\"osrelease\": \"%s\", \"vmemmap\": \"0x%" PRIx64 "\", "
            "\"vmemmap_source\": \"%s\", \"paging_levels\": %d, "
            "\"ram_pages\": %" PRIu64 ", \"free_pages\": %" PRIu64 ", "
-           "\"free_blocks\": %" PRIu64 ", \"rejected_blocks\": %" PRIu64 ", "
-           "\"free_by_order\": [",
+           "\"buddy_pages\": %" PRIu64 ", \"pcp_pages\": %" PRIu64 ", "
+           "\"pcp_lists_dropped\": %" PRIu64 ", \"pcp_reason\": ",
            info.osrelease, view.vmemmap,
            info.has_vmemmap ? "SYMBOL(vmemmap)" : "mem_section",
-           view.pt.levels, ram_pages, st.free_pages, st.free_blocks,
-           st.rejected_blocks);
+           view.pt.levels, ram_pages, st.free_pages + pcp.pages,
+           st.free_pages, pcp.pages, pcp.lists_dropped);
+    if (pcp_reason) {
+        printf("\"%s\"", pcp_reason);     /* our own static strings */
+    } else {
+        printf("null");
+    }
+    printf(", \"free_blocks\": %" PRIu64 ", \"rejected_blocks\": %" PRIu64
+           ", \"free_by_order\": [", st.free_blocks, st.rejected_blocks);
     for (uint32_t o = 0; o <= info.max_order; o++) {
         printf("%s%" PRIu64, o ? ", " : "", st.blocks_by_order[o]);
     }

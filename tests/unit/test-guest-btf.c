@@ -32,7 +32,7 @@ static void *build_btf(const Shape *sh, size_t *len)
 {
     struct btf *btf = btf__new_empty();
     int int_t, long_t, list_t, elem_t, atomic_t, anon_a, anon_b, anon_u;
-    int pcp_t, pcp_ptr, lists_t, area_t, page_t, zone_t, e;
+    int pcp_t, pcp_ptr, lists_t, area_t, page_t, zone_t, zones_t, pgdat_t, e;
     const void *raw;
     uint32_t size;
     void *copy;
@@ -72,8 +72,16 @@ static void *build_btf(const Shape *sh, size_t *len)
     if (sh->with_per_cpu_pageset) {
         btf__add_field(btf, "per_cpu_pageset", pcp_ptr, sh->pageset_off * 8, 0);
     }
+    btf__add_field(btf, "zone_start_pfn", long_t, 152 * 8, 0);
+    btf__add_field(btf, "spanned_pages", long_t, 160 * 8, 0);
+    btf__add_field(btf, "present_pages", long_t, 168 * 8, 0);
     btf__add_field(btf, "free_area", area_t, 256 * 8, 0);
     g_assert_cmpint(zone_t, >, 0);
+    /* pglist_data { struct zone node_zones[5]; ... } */
+    zones_t = btf__add_array(btf, int_t, zone_t, 5);
+    pgdat_t = btf__add_struct(btf, "pglist_data", 5 * 1536 + 64);
+    btf__add_field(btf, "node_zones", zones_t, 0, 0);
+    g_assert_cmpint(pgdat_t, >, 0);
     e = btf__add_enum(btf, "migratetype", 4);
     btf__add_enum_value(btf, "MIGRATE_UNMOVABLE", 0);
     btf__add_enum_value(btf, "MIGRATE_MOVABLE", 1);
@@ -112,6 +120,11 @@ static void test_layout_612(void)
     g_assert_cmpuint(l.zone_per_cpu_pageset, ==, 112);
     g_assert_cmpuint(l.zone_free_area, ==, 256);
     g_assert_cmpuint(l.zone_size, ==, 1536);
+    g_assert_cmpuint(l.zone_start_pfn, ==, 152);
+    g_assert_cmpuint(l.zone_spanned_pages, ==, 160);
+    g_assert_cmpuint(l.zone_present_pages, ==, 168);
+    g_assert_cmpuint(l.pgdat_node_zones, ==, 0);
+    g_assert_cmpuint(l.pgdat_nr_zones, ==, 5);
     g_assert_cmpuint(l.pcp_count, ==, 0);
     g_assert_cmpuint(l.pcp_lists, ==, 32);
     g_assert_cmpuint(l.pcp_nr_lists, ==, 14);
@@ -168,6 +181,10 @@ static void test_refusals(void)
     info = vmcoreinfo_612();
     info.zone_free_area_off = 264;
     expect_refused(btf, len, &info, "struct zone or page.lru differs");
+    info = vmcoreinfo_612();
+    info.has_zone_spanned_pages = true;
+    info.zone_spanned_pages_off = 144;      /* 6.1's, against 6.12's BTF */
+    expect_refused(btf, len, &info, "zone span or pglist_data differs");
     info = vmcoreinfo_612();
 
     ((uint8_t *)bad)[0] ^= 0xff;

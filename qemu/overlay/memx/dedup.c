@@ -234,7 +234,6 @@ static const char *memx_dedup_slice(MemxDedup *dd, const MemxDedupSlice *s)
     uint8_t *host = r->host + (s->start - r->start);
     GuestRamRange guest = { s->start, s->end };
     GuestFreePageStats stats = { 0 };
-    const char *why;
 
     if (!memx_dedup_map_unchanged(&dd->map)) {
         return "guest RAM changed during the pass";
@@ -247,9 +246,8 @@ static const char *memx_dedup_slice(MemxDedup *dd, const MemxDedupSlice *s)
     for (uint64_t pfn = first_pfn; pfn < first_pfn + npages; pfn++) {
         dd->bitmap[pfn / 64] &= ~(UINT64_C(1) << (pfn % 64));
     }
-    if (!guest_free_pages_scan(&dd->scan.view, &guest, 1, dd->bitmap,
-                               dd->scan.nr_pfns, &stats, &why)) {
-        return why;
+    if (!memx_scan_ranges(&dd->scan, &guest, 1, dd->bitmap, &stats)) {
+        return dd->scan.reason;
     }
     if (mincore(host, npages * TARGET_PAGE_SIZE, dd->resident)) {
         return "mincore() failed on guest RAM";

@@ -12,6 +12,14 @@
  * kernel's note, whose memory may be intact but stale, so the vCPUs'
  * page tables must agree with the note's (memx_scan_check_live_kernel).
  *
+ * The per-CPU free lists are found through the guest's kallsyms and BTF
+ * (memdedup/introspect/guest-pcp.h).  Reading those costs a copy of the
+ * guest's .BTF section (about 5 MB) and a parse by libbpf, so what they
+ * give is kept, under the BQL, for as long as the note is unchanged: the
+ * note's symbols carry the kernel's KASLR offsets and its sizes and
+ * offsets the build, so the same note means the same kernel image, and
+ * the live-kernel check above ties the note to the running kernel.
+ *
  * Copyright (c) 2026 qemu-memx developers
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -31,6 +39,13 @@
 
 /* vCPUs whose page tables are checked against the note's, at most */
 #define MEMX_MAX_CPU_ROOTS 64
+
+/* The per-CPU lists' view of the kernel that wrote @note (BQL) */
+static struct {
+    GBytes *note;
+    bool found;
+    GuestPcpView pv;
+} memx_pcp_cache;
 
 static bool memx_ram_range_cb(Int128 start, Int128 len,
                               const MemoryRegion *const_mr,
@@ -171,6 +186,34 @@ static bool memx_scan_same_kernel(MemxScan *scan, const uint64_t *roots,
     return true;
 }
 
+/* Find the per-CPU lists of the kernel that wrote @note, once. */
+static void memx_scan_find_pcp(MemxScan *scan, const void *note, size_t len)
+{
+    g_autoptr(GBytes) bytes = g_bytes_new(note, len);
+
+    if (!memx_pcp_cache.note || !g_bytes_equal(memx_pcp_cache.note, bytes)) {
+        g_clear_pointer(&memx_pcp_cache.note, g_bytes_unref);
+        memx_pcp_cache.found = guest_pcp_view_init(&memx_pcp_cache.pv,
+                                                   &scan->view);
+        memx_pcp_cache.note = g_steal_pointer(&bytes);
+    }
+    scan->pcp_tried = &memx_pcp_cache.pv;
+    scan->pcp = memx_pcp_cache.found ? &memx_pcp_cache.pv : NULL;
+    scan->pcp_reason = memx_pcp_cache.pv.kallsyms_reason ?:
+                       memx_pcp_cache.pv.btf_reason;
+}
+
+static bool memx_scan_view(const MemxRamMap *map, MemxScan *scan,
+                           const void *note, size_t note_len)
+{
+    if (!guest_kernel_view_init(&scan->view, &scan->info, &scan->mem,
+                                map->guest, map->n, &scan->reason)) {
+        return false;
+    }
+    memx_scan_find_pcp(scan, note, note_len);
+    return true;
+}
+
 bool memx_scan_prepare(const MemxRamMap *map, MemxScan *scan)
 {
     uint64_t roots[MEMX_MAX_CPU_ROOTS];
@@ -215,14 +258,31 @@ bool memx_scan_prepare(const MemxRamMap *map, MemxScan *scan)
     scan->view.vmemmap = scan->info.has_vmemmap ? scan->info.vmemmap
                                                 : scan->info.init_top_pgt;
     if (qtest_driver()) {
-        return guest_kernel_view_init(&scan->view, &scan->info, &scan->mem,
-                                      map->guest, map->n, &scan->reason);
+        return memx_scan_view(map, scan, note, note_len);
     }
     nr_roots = memx_guest_cpu_roots(roots, ARRAY_SIZE(roots));
     return memx_scan_same_kernel(scan, roots, nr_roots) &&
-           guest_kernel_view_init(&scan->view, &scan->info, &scan->mem,
-                                  map->guest, map->n, &scan->reason) &&
+           memx_scan_view(map, scan, note, note_len) &&
            memx_scan_same_kernel(scan, roots, nr_roots);
+}
+
+bool memx_scan_ranges(MemxScan *scan, const GuestRamRange *ranges,
+                      size_t nranges, uint64_t *bitmap,
+                      GuestFreePageStats *stats)
+{
+    const char *why;
+
+    if (!guest_free_pages_scan(&scan->view, ranges, nranges, bitmap,
+                               scan->nr_pfns, stats, &scan->reason)) {
+        return false;
+    }
+    memset(&scan->pcp_stats, 0, sizeof(scan->pcp_stats));
+    if (scan->pcp && !scan->skip_pcp &&
+        !guest_pcp_scan(&scan->view, scan->pcp, ranges, nranges, bitmap,
+                        scan->nr_pfns, &scan->pcp_stats, &why)) {
+        scan->pcp_reason = why;
+    }
+    return true;
 }
 
 bool memx_scan_check_live_kernel(MemxScan *scan)
@@ -251,8 +311,7 @@ bool memx_scan_guest(const MemxRamMap *map, MemxScan *scan,
     }
     memx_bitmap_zeroed(bitmap, bitmap_words, scan->nr_pfns);
     memset(&scan->stats, 0, sizeof(scan->stats));
-    if (!guest_free_pages_scan(&scan->view, map->guest, map->n, *bitmap,
-                               scan->nr_pfns, &scan->stats, &scan->reason)) {
+    if (!memx_scan_ranges(scan, map->guest, map->n, *bitmap, &scan->stats)) {
         return false;
     }
     scan->bitmap = *bitmap;

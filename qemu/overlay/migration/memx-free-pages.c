@@ -244,7 +244,7 @@ void memx_free_pages_scan_dirty(MemxRearmDirtyFn *rearm)
                                           sizeof(GuestRamRange));
     MemxRamMap *map;
     MemxScan scan = { 0 };
-    const char *why, *reason = NULL;
+    const char *reason = NULL;
     int64_t t0 = get_clock();
     /* The bulk pass: every page is dirty and none was sent yet. */
     bool first_pass = sync == 1;
@@ -301,10 +301,9 @@ void memx_free_pages_scan_dirty(MemxRearmDirtyFn *rearm)
         memx_bitmap_zeroed(&memx_skip.rescan, &memx_skip.rescan_words,
                            scan.nr_pfns);
         if (guest->len &&
-            !guest_free_pages_scan(&scan.view, (GuestRamRange *)guest->data,
-                                   guest->len, memx_skip.rescan,
-                                   scan.nr_pfns, &rescan_stats, &why)) {
-            reason = why;
+            !memx_scan_ranges(&scan, (GuestRamRange *)guest->data,
+                              guest->len, memx_skip.rescan, &rescan_stats)) {
+            reason = scan.reason;
             goto out;
         }
         memx_skip.decided = memx_skip.rescan;
@@ -428,54 +427,66 @@ memx_free_ranges_from_bitmap(const uint64_t *bitmap, uint64_t nr_pfns)
 
 #define MEMX_MAX_SYMBOLS_ASKED 64
 
-/* Read the guest's BTF for the query: the per-CPU lists' layout in it. */
-static void memx_fill_btf(__org_qemu_memx_GuestFreePages *info,
-                          MemxScan *scan, const GuestKallsyms *ks)
+/* What the per-CPU lists' view holds about kallsyms and BTF. */
+static void memx_fill_pcp_view(__org_qemu_memx_GuestFreePages *info,
+                               const GuestPcpView *pv)
 {
-    static const char *const names[] = { "__start_BTF", "__stop_BTF" };
-    g_autofree void *btf = NULL;
+    const GuestPcpLayout *l = &pv->layout;
     __org_qemu_memx_GuestPcpLayout *out;
-    uint64_t addrs[2];
-    bool found[2];
-    GuestPcpLayout l;
-    const char *why;
 
-    if (guest_kallsyms_find(ks, names, 2, addrs, found) != 2 ||
-        addrs[1] <= addrs[0] || addrs[1] - addrs[0] > GUEST_BTF_MAX_BYTES ||
-        addrs[0] < 0xffffffff80000000ULL) {
-        info->btf_reason = g_strdup("the guest kernel has no BTF section of a "
-                                    "sane size (__start_BTF, __stop_BTF)");
-        return;
+    if (pv->kallsyms_symbols) {
+        info->has_kallsyms_symbols = true;
+        info->kallsyms_symbols = pv->kallsyms_symbols;
     }
-    btf = g_malloc(addrs[1] - addrs[0]);
-    if (!guest_read_bytes(&scan->mem,
-                          vmcoreinfo_kernel_pa(&scan->info, addrs[0]), btf,
-                          addrs[1] - addrs[0])) {
-        info->btf_reason = g_strdup("the guest's BTF section is not in guest "
-                                    "RAM");
-        return;
+    info->kallsyms_reason = g_strdup(pv->kallsyms_reason);
+    if (pv->kallsyms_symbols && pv->btf_reason) {
+        info->btf_reason = g_strdup(pv->btf_reason);
     }
-    if (!guest_btf_pcp_layout(btf, addrs[1] - addrs[0], &scan->info, &l,
-                              &why)) {
-        info->btf_reason = g_strdup(why);
-        return;
+    if (!l->page_size) {
+        return;     /* no layout from BTF */
     }
     info->has_btf_bytes = true;
-    info->btf_bytes = addrs[1] - addrs[0];
+    info->btf_bytes = pv->btf_bytes;
     out = info->pcp_layout = g_new0(__org_qemu_memx_GuestPcpLayout, 1);
-    out->zone_per_cpu_pageset = l.zone_per_cpu_pageset;
-    out->pcp_count = l.pcp_count;
-    out->pcp_lists = l.pcp_lists;
-    out->pcp_nr_lists = l.pcp_nr_lists;
-    out->pcp_list_size = l.pcp_list_size;
-    out->page_size = l.page_size;
-    out->page_pcp_list = l.page_pcp_list;
-    out->migrate_pcptypes = l.migrate_pcptypes;
+    out->zone_per_cpu_pageset = l->zone_per_cpu_pageset;
+    out->pcp_count = l->pcp_count;
+    out->pcp_lists = l->pcp_lists;
+    out->pcp_nr_lists = l->pcp_nr_lists;
+    out->pcp_list_size = l->pcp_list_size;
+    out->page_size = l->page_size;
+    out->page_pcp_list = l->page_pcp_list;
+    out->migrate_pcptypes = l->migrate_pcptypes;
 }
 
-/* Read the guest's kallsyms for the query: their size, or why not. */
-static void memx_fill_kallsyms(__org_qemu_memx_GuestFreePages *info,
-                               MemxScan *scan, strList *symbols)
+/* How the walk of the per-CPU lists went. */
+static __org_qemu_memx_GuestPcpWalk *memx_pcp_walk_info(const GuestPcpStats *st)
+{
+    __org_qemu_memx_GuestPcpWalk *w = g_new0(__org_qemu_memx_GuestPcpWalk, 1);
+    __org_qemu_memx_GuestPcpDropList **tail = &w->drops;
+
+    w->cpus = st->cpus;
+    w->zones = st->zones;
+    w->entries = st->entries;
+    w->walked = st->lists_walked;
+    w->dropped = st->lists_dropped;
+    w->retries = st->retries;
+    for (int d = 0; d < GUEST_PCP_DROP__MAX; d++) {
+        __org_qemu_memx_GuestPcpDrop *drop;
+
+        if (!st->dropped[d]) {
+            continue;
+        }
+        drop = g_new0(__org_qemu_memx_GuestPcpDrop, 1);
+        drop->reason = g_strdup(guest_pcp_drop_name(d));
+        drop->lists = st->dropped[d];
+        QAPI_LIST_APPEND(tail, drop);
+    }
+    return w;
+}
+
+/* Look @symbols up in the guest's kallsyms for the query. */
+static void memx_fill_symbols(__org_qemu_memx_GuestFreePages *info,
+                              MemxScan *scan, strList *symbols)
 {
     g_autofree const char **names = NULL;
     g_autofree uint64_t *addrs = NULL;
@@ -485,12 +496,9 @@ static void memx_fill_kallsyms(__org_qemu_memx_GuestFreePages *info,
     const char *why;
     size_t n = 0;
 
-    if (!guest_kallsyms_load(&ks, &scan->info, &scan->mem, &why)) {
-        info->kallsyms_reason = g_strdup(why);
+    if (!symbols || !guest_kallsyms_load(&ks, &scan->info, &scan->mem, &why)) {
         return;
     }
-    info->has_kallsyms_symbols = true;
-    info->kallsyms_symbols = ks.num_syms;
     for (strList *l = symbols; l && n < MEMX_MAX_SYMBOLS_ASKED; l = l->next) {
         n++;
     }
@@ -514,28 +522,30 @@ static void memx_fill_kallsyms(__org_qemu_memx_GuestFreePages *info,
             QAPI_LIST_APPEND(tail, sym);
         }
     }
-    memx_fill_btf(info, scan, &ks);
     guest_kallsyms_clear(&ks);
 }
 
 __org_qemu_memx_GuestFreePages *qmp___org_qemu_memx_query_guest_free_pages(
     bool has_ranges, bool ranges, bool has_symbols, strList *symbols,
-    Error **errp)
+    bool has_per_cpu_lists, bool per_cpu_lists, Error **errp)
 {
     __org_qemu_memx_GuestFreePages *info =
         g_new0(__org_qemu_memx_GuestFreePages, 1);
     g_autofree uint64_t *bitmap = NULL;
     g_autofree MemxRamMap *map = g_new(MemxRamMap, 1);
     uint64_t words = 0;
-    MemxScan scan = { 0 };
+    MemxScan scan = { .skip_pcp = has_per_cpu_lists && !per_cpu_lists };
     bool ok;
 
     WITH_RCU_READ_LOCK_GUARD() {
         memx_ram_map_build(map);
         ok = memx_scan_guest(map, &scan, &bitmap, &words);
         if (ok) {
-            memx_fill_kallsyms(info, &scan, symbols);
+            memx_fill_symbols(info, &scan, symbols);
         }
+    }
+    if (scan.pcp_tried) {
+        memx_fill_pcp_view(info, scan.pcp_tried);
     }
     info->available = ok;
     info->ram_bytes = scan.ram_bytes;
@@ -551,9 +561,19 @@ __org_qemu_memx_GuestFreePages *qmp___org_qemu_memx_query_guest_free_pages(
     info->has_paging_levels = true;
     info->paging_levels = scan.info.pgtable_l5_enabled ? 5 : 4;
     info->has_free_pages = true;
-    info->free_pages = scan.stats.free_pages;
+    info->free_pages = scan.stats.free_pages + scan.pcp_stats.pages;
+    info->has_buddy_pages = true;
+    info->buddy_pages = scan.stats.free_pages;
+    info->has_pcp_pages = true;
+    info->pcp_pages = scan.pcp_stats.pages;
     info->has_free_bytes = true;
-    info->free_bytes = scan.stats.free_pages * TARGET_PAGE_SIZE;
+    info->free_bytes = info->free_pages * TARGET_PAGE_SIZE;
+    if (scan.pcp && !scan.skip_pcp) {
+        info->pcp_lists = memx_pcp_walk_info(&scan.pcp_stats);
+    }
+    if (!scan.skip_pcp && scan.pcp_reason) {
+        info->pcp_reason = g_strdup(scan.pcp_reason);
+    }
     info->has_rejected_blocks = true;
     info->rejected_blocks = scan.stats.rejected_blocks;
     info->has_unmapped_bytes = true;
@@ -572,7 +592,7 @@ void hmp_info_memx_guest_free_pages(Monitor *mon, const QDict *qdict)
 {
     g_autoptr(__org_qemu_memx_GuestFreePages) info =
         qmp___org_qemu_memx_query_guest_free_pages(false, false, false, NULL,
-                                                   NULL);
+                                                   false, false, NULL);
 
     monitor_printf(mon, "guest free pages: %s\n",
                    info->available ? "available" : "unavailable");
@@ -586,8 +606,27 @@ void hmp_info_memx_guest_free_pages(Monitor *mon, const QDict *qdict)
         monitor_printf(mon, "struct pages found through: %s, "
                        "%u-level paging\n", info->vmemmap_source,
                        info->paging_levels);
-        monitor_printf(mon, "free: %" PRIu64 " pages (%" PRIu64 " MiB)\n",
-                       info->free_pages, info->free_bytes >> 20);
+        monitor_printf(mon, "free: %" PRIu64 " pages (%" PRIu64 " MiB): %"
+                       PRIu64 " in buddy blocks, %" PRIu64 " on per-CPU "
+                       "lists\n", info->free_pages, info->free_bytes >> 20,
+                       info->buddy_pages, info->pcp_pages);
+        if (info->pcp_lists) {
+            monitor_printf(mon, "per-CPU lists: %" PRIu64 " walked, %" PRIu64
+                           " dropped, %" PRIu64 " retries (%" PRIu32
+                           " CPUs, %" PRIu32 " zones)\n",
+                           info->pcp_lists->walked, info->pcp_lists->dropped,
+                           info->pcp_lists->retries, info->pcp_lists->cpus,
+                           info->pcp_lists->zones);
+            for (__org_qemu_memx_GuestPcpDropList *d = info->pcp_lists->drops;
+                 d; d = d->next) {
+                monitor_printf(mon, "  dropped %" PRIu64 ": %s\n",
+                               d->value->lists, d->value->reason);
+            }
+        }
+        if (info->pcp_reason) {
+            monitor_printf(mon, "per-CPU lists not walked: %s\n",
+                           info->pcp_reason);
+        }
         monitor_printf(mon, "rejected free blocks: %" PRIu64 "\n",
                        info->rejected_blocks);
         monitor_printf(mon, "RAM without struct pages (not onlined): %"

@@ -11,6 +11,7 @@
 
 #include "exec/cpu-common.h"
 #include "memdedup/introspect/guest-freepages.h"
+#include "memdedup/introspect/guest-pcp.h"
 
 #define MEMX_MAX_RAM_RANGES 64
 
@@ -41,6 +42,13 @@ typedef struct MemxScan {
     int64_t scan_ns;
     GuestMemory mem;            /* guest RAM as the map shows it */
     GuestKernelView view;       /* valid when the scan succeeded */
+
+    /* The per-CPU free lists (memx_scan_prepare finds them) */
+    bool skip_pcp;              /* set by the caller: buddy pages only */
+    const GuestPcpView *pcp;    /* NULL if they cannot be walked */
+    const GuestPcpView *pcp_tried; /* what was found looking, for reports */
+    const char *pcp_reason;     /* why not, or why the last walk failed */
+    GuestPcpStats pcp_stats;    /* of the last memx_scan_ranges() */
 } MemxScan;
 
 /*
@@ -52,10 +60,26 @@ void memx_ram_map_build(MemxRamMap *map);
 
 /*
  * Introspect the guest through @map: copy and parse its VMCOREINFO and
- * set up @scan->view, @scan->mem, @scan->nr_pfns and @scan->ram_bytes.
- * On failure the reason is in @scan->reason.
+ * set up @scan->view, @scan->mem, @scan->nr_pfns and @scan->ram_bytes,
+ * and @scan->pcp (or @scan->pcp_reason).  On failure the reason is in
+ * @scan->reason.  Call with the BQL held: what the per-CPU lists' view
+ * costs to find (the guest's kallsyms and BTF) is kept between calls
+ * until the guest's note changes.
  */
 bool memx_scan_prepare(const MemxRamMap *map, MemxScan *scan);
+
+/*
+ * Read the guest kernel's free pages in @ranges, with the view
+ * memx_scan_prepare() set up, into @bitmap (@scan->nr_pfns bits, not
+ * cleared first): the buddy allocator's free blocks, then the per-CPU
+ * lists' pages unless @scan->skip_pcp.  @stats counts the buddy part,
+ * @scan->pcp_stats the per-CPU part; a walk of the lists that fails
+ * leaves only them out (the reason in @scan->pcp_reason).  False, with
+ * the reason in @scan->reason, when the struct page scan fails.
+ */
+bool memx_scan_ranges(MemxScan *scan, const GuestRamRange *ranges,
+                      size_t nranges, uint64_t *bitmap,
+                      GuestFreePageStats *stats);
 
 /*
  * memx_scan_prepare(), then read the guest kernel's free pages of all of

@@ -348,6 +348,106 @@ static void test_skip_free_refusals(void)
     migrate_end(from, to, false);
 }
 
+/* Where the hostile kallsyms tables are, in the kernel-image mapping */
+#define KSYMS_GPA (100 * MIB)
+#define KSYMS_KVA (KERNEL_MAP + KSYMS_GPA)
+
+/*
+ * A note with kallsyms: the seven SYMBOL() lines at @num_syms, and the
+ * tables 4 KiB apart from @tables on.  QEMU reads a kernel's kallsyms
+ * once per note (they are read-only in a real kernel): @serial makes
+ * each note new.
+ */
+static char *kallsyms_note(uint64_t num_syms, uint64_t tables, int serial)
+{
+    g_autofree char *extra = g_strdup_printf(
+        "X-TEST-SERIAL=%d\n"
+        "SYMBOL(_stext)=ffffffff81000000\n"
+        "SYMBOL(kallsyms_num_syms)=%" PRIx64 "\n"
+        "SYMBOL(kallsyms_relative_base)=%" PRIx64 "\n"
+        "SYMBOL(kallsyms_token_index)=%" PRIx64 "\n"
+        "SYMBOL(kallsyms_token_table)=%" PRIx64 "\n"
+        "SYMBOL(kallsyms_offsets)=%" PRIx64 "\n"
+        "SYMBOL(kallsyms_names)=%" PRIx64 "\n",
+        serial, num_syms, num_syms + 8, tables, tables + 4096, tables + 8192,
+        tables + 12288);
+
+    return hostile_note_at(0, "64", VMEMMAP, extra);
+}
+
+static void write_kallsyms_note(QTestState *qts, int serial)
+{
+    g_autofree char *note = kallsyms_note(KSYMS_KVA, KSYMS_KVA + 4096, serial);
+
+    write_vmcoreinfo(qts, note, 0, 0);
+}
+
+/* The query must find the struct pages but refuse kallsyms for @why. */
+static void assert_kallsyms_refused(QTestState *qts, const char *why)
+{
+    QDict *ret = query_guest_free_pages(qts);
+    const char *reason = qdict_get_try_str(ret, "kallsyms-reason");
+
+    g_assert_true(qdict_get_bool(ret, "available"));
+    if (!reason || !strstr(reason, why)) {
+        g_error("expected a kallsyms reason with '%s', got '%s'", why, reason);
+    }
+    g_assert_false(qdict_haskey(ret, "kallsyms-symbols"));
+    g_assert_false(qdict_haskey(ret, "pcp-layout"));
+    g_assert_false(qdict_haskey(ret, "pcp-lists"));
+    g_assert_nonnull(qdict_get_try_str(ret, "pcp-reason"));
+    g_assert_cmpint(qdict_get_int(ret, "pcp-pages"), ==, 0);
+    qobject_unref(ret);
+}
+
+/*
+ * kallsyms tables a hostile guest points into MMIO, or that lie about
+ * their lengths or never end: each is refused with its reason, the
+ * per-CPU lists are left alone, the buddy scan still answers.
+ */
+static void test_skip_free_hostile_kallsyms(void)
+{
+    QTestState *qts = qtest_init("-S -m 150M -device vmcoreinfo");
+    /* 1 GiB: the PCI window of a 150 MiB guest, MMIO */
+    g_autofree char *mmio = kallsyms_note(KERNEL_MAP + 0x40000000ULL,
+                                          KERNEL_MAP + 0x40001000ULL, 0);
+    g_autofree uint8_t *fill = g_malloc(5 * 4096);
+    uint32_t num_syms;
+    int serial = 0;
+
+    write_pgtable(qts, PGTABLE_GPA, PGTABLE_GPA | 0x63);
+    write_vmcoreinfo(qts, mmio, 0, 0);
+    assert_kallsyms_refused(qts, "not in guest RAM");
+
+    /* a symbol count no kernel has */
+    num_syms = cpu_to_le32(0xffffffff);
+    qtest_bufwrite(qts, KSYMS_GPA, &num_syms, sizeof(num_syms));
+    write_kallsyms_note(qts, ++serial);
+    assert_kallsyms_refused(qts, "out of range");
+    /* the same note: what was found about its kernel is kept */
+    num_syms = cpu_to_le32(1000);
+    qtest_bufwrite(qts, KSYMS_GPA, &num_syms, sizeof(num_syms));
+    assert_kallsyms_refused(qts, "out of range");
+
+    /* tokens that never end: every byte of the table is non-zero */
+    memset(fill, 0x41, 5 * 4096);
+    qtest_bufwrite(qts, KSYMS_GPA + 4096, fill, 5 * 4096);
+    write_kallsyms_note(qts, ++serial);
+    assert_kallsyms_refused(qts, "token");
+
+    /* names whose lengths run past the table and out of guest RAM */
+    memset(fill, 0, 4096);
+    qtest_bufwrite(qts, KSYMS_GPA + 4096, fill, 4096);   /* token index */
+    memset(fill, 0xff, 4096);
+    qtest_bufwrite(qts, KSYMS_GPA + 4 * 4096, fill, 4096);  /* names */
+    fill[0] = 0x61;
+    fill[1] = 0;
+    qtest_bufwrite(qts, KSYMS_GPA + 2 * 4096, fill, 2);  /* token "a" */
+    write_kallsyms_note(qts, ++serial);
+    assert_kallsyms_refused(qts, "kallsyms_names is malformed");
+    qtest_quit(qts);
+}
+
 #define DIMM_SIZE (4 * MIB)
 #define FAKE_MEMMAP_GPA (108 * MIB)     /* 2 MiB aligned, unused by others */
 
@@ -485,6 +585,8 @@ void memx_free_pages_tests_add(const char *tmpfs_dir)
                        test_skip_free_hostile_vmcoreinfo);
     migration_test_add("/migration/memx/skip-free/refusals",
                        test_skip_free_refusals);
+    qtest_add_func("/memx/skip-free/hostile-kallsyms",
+                   test_skip_free_hostile_kallsyms);
     migration_test_add("/migration/memx/skip-free/shared-dimm-hotplug",
                        test_skip_free_shared_dimm_hotplug);
 }
