@@ -126,12 +126,13 @@ suite_sanitize() {
     run_meson_tests "$sb" asan
     rm -rf "$sb/corpus"
     mkdir -p "$sb/corpus/fuzz-vmcoreinfo" "$sb/corpus/fuzz-guest-freepages" \
-        "$sb/corpus/fuzz-tmem" "$sb/corpus/fuzz-kallsyms"
+        "$sb/corpus/fuzz-tmem" "$sb/corpus/fuzz-kallsyms" "$sb/corpus/fuzz-pcp"
     cp "$here"/tests/unit/data/vmcoreinfo-*.txt "$sb/corpus/fuzz-vmcoreinfo/"
     python3 "$here/tests/fuzz/make-seeds.py" "$sb/corpus/fuzz-guest-freepages"
     python3 "$here/tests/fuzz/make-seeds.py" "$sb/corpus/fuzz-tmem" tmem
     python3 "$here/tests/fuzz/make-seeds.py" "$sb/corpus/fuzz-kallsyms" kallsyms
-    for f in fuzz-vmcoreinfo fuzz-guest-freepages fuzz-tmem fuzz-kallsyms; do
+    python3 "$here/tests/fuzz/make-seeds.py" "$sb/corpus/fuzz-pcp" pcp
+    for f in fuzz-vmcoreinfo fuzz-guest-freepages fuzz-tmem fuzz-kallsyms fuzz-pcp; do
         fuzz_one "$sb" "$f" "${FUZZ_SECONDS:-10}"
     done
 }

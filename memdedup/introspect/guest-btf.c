@@ -80,13 +80,14 @@ static bool find_member(const struct btf *btf, const struct btf_type *t,
     return false;
 }
 
-/* Byte offset of member @name in struct @sname; also its type id. */
-static bool member_offset(const struct btf *btf, const char *sname,
+/*
+ * Byte offset of member @name in the struct @t (NULL if BTF has no such
+ * struct); also its type id.
+ */
+static bool member_offset(const struct btf *btf, const struct btf_type *t,
                           const char *name, uint32_t *offset, uint32_t *type,
                           uint32_t *struct_size)
 {
-    int id = btf__find_by_name_kind(btf, sname, BTF_KIND_STRUCT);
-    const struct btf_type *t = id > 0 ? btf__type_by_id(btf, id) : NULL;
     uint64_t bits;
     uint32_t mtype;
 
@@ -102,6 +103,15 @@ static bool member_offset(const struct btf *btf, const char *sname,
         *struct_size = t->size;
     }
     return true;
+}
+
+/* Struct @name (each lookup is a walk of every type: do it once). */
+static const struct btf_type *struct_named(const struct btf *btf,
+                                           const char *name)
+{
+    int id = btf__find_by_name_kind(btf, name, BTF_KIND_STRUCT);
+
+    return id > 0 ? btf__type_by_id(btf, id) : NULL;
 }
 
 static bool enum_value(const struct btf *btf, const char *ename,
@@ -129,21 +139,25 @@ static bool enum_value(const struct btf *btf, const char *ename,
 static bool read_layout(const struct btf *btf, GuestPcpLayout *l,
                         const char **why)
 {
+    const struct btf_type *zone = struct_named(btf, "zone");
+    const struct btf_type *pcp = struct_named(btf, "per_cpu_pages");
+    const struct btf_type *page = struct_named(btf, "page");
+    const struct btf_type *pgdat = struct_named(btf, "pglist_data");
     uint32_t type, pcp_size;
     const struct btf_type *t;
     int64_t elem_size;
 
-    if (!member_offset(btf, "zone", "per_cpu_pageset", &l->zone_per_cpu_pageset,
+    if (!member_offset(btf, zone, "per_cpu_pageset", &l->zone_per_cpu_pageset,
                        NULL, &l->zone_size) ||
-        !member_offset(btf, "zone", "free_area", &l->zone_free_area, NULL, NULL)) {
+        !member_offset(btf, zone, "free_area", &l->zone_free_area, NULL, NULL)) {
         *why = "BTF lacks struct zone's per_cpu_pageset or free_area";
         return false;
     }
-    if (!member_offset(btf, "zone", "zone_start_pfn", &l->zone_start_pfn,
+    if (!member_offset(btf, zone, "zone_start_pfn", &l->zone_start_pfn,
                        NULL, NULL) ||
-        !member_offset(btf, "zone", "spanned_pages", &l->zone_spanned_pages,
+        !member_offset(btf, zone, "spanned_pages", &l->zone_spanned_pages,
                        NULL, NULL) ||
-        !member_offset(btf, "zone", "present_pages", &l->zone_present_pages,
+        !member_offset(btf, zone, "present_pages", &l->zone_present_pages,
                        NULL, NULL) ||
         MAX(l->zone_start_pfn, MAX(l->zone_spanned_pages,
                                    l->zone_present_pages)) + 8 > l->zone_size ||
@@ -152,7 +166,7 @@ static bool read_layout(const struct btf *btf, GuestPcpLayout *l,
                "present_pages), or it sticks out of the struct";
         return false;
     }
-    if (!member_offset(btf, "pglist_data", "node_zones", &l->pgdat_node_zones,
+    if (!member_offset(btf, pgdat, "node_zones", &l->pgdat_node_zones,
                        &type, NULL) ||
         !(t = resolved(btf, type, NULL)) || !btf_is_array(t) ||
         btf_array(t)->nelems == 0 || btf_array(t)->nelems > MAX_NR_ZONES ||
@@ -161,9 +175,9 @@ static bool read_layout(const struct btf *btf, GuestPcpLayout *l,
         return false;
     }
     l->pgdat_nr_zones = btf_array(t)->nelems;
-    if (!member_offset(btf, "per_cpu_pages", "count", &l->pcp_count, NULL,
+    if (!member_offset(btf, pcp, "count", &l->pcp_count, NULL,
                        &pcp_size) ||
-        !member_offset(btf, "per_cpu_pages", "lists", &l->pcp_lists, &type,
+        !member_offset(btf, pcp, "lists", &l->pcp_lists, &type,
                        NULL)) {
         *why = "BTF lacks struct per_cpu_pages' count or lists";
         return false;
@@ -183,18 +197,18 @@ static bool read_layout(const struct btf *btf, GuestPcpLayout *l,
         return false;
     }
     l->pcp_list_size = elem_size;
-    if (!member_offset(btf, "page", "_refcount", &l->page_refcount, NULL,
+    if (!member_offset(btf, page, "_refcount", &l->page_refcount, NULL,
                        &l->page_size) ||
-        !member_offset(btf, "page", "_mapcount", &l->page_mapcount, NULL, NULL)) {
+        !member_offset(btf, page, "_mapcount", &l->page_mapcount, NULL, NULL)) {
         *why = "BTF lacks struct page's _refcount or _mapcount";
         return false;
     }
     /* pages on a pcp list are linked by pcp_list (6.1+), else by lru */
-    if (!member_offset(btf, "page", "lru", &l->page_lru, NULL, NULL)) {
+    if (!member_offset(btf, page, "lru", &l->page_lru, NULL, NULL)) {
         *why = "BTF lacks struct page's lru";
         return false;
     }
-    if (!member_offset(btf, "page", "pcp_list", &l->page_pcp_list, NULL, NULL)) {
+    if (!member_offset(btf, page, "pcp_list", &l->page_pcp_list, NULL, NULL)) {
         l->page_pcp_list = l->page_lru;
     }
     if (l->page_pcp_list + 16 > l->page_size || l->page_lru + 16 > l->page_size ||

@@ -79,6 +79,18 @@ static bool entry_at(const uint8_t *names, size_t names_len, size_t pos,
            *first + len <= names_len;
 }
 
+/* The length @ntokens tokens at @tok expand to. */
+static size_t expanded_len(const GuestKallsyms *ks, const uint8_t *tok,
+                           size_t ntokens)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < ntokens; i++) {
+        n += ks->token_len[tok[i]];
+    }
+    return n;
+}
+
 /* Expand tokens into @out (@len bytes, NUL-terminated); false if too long. */
 static bool expand(const GuestKallsyms *ks, const uint8_t *tok, size_t ntokens,
                    char *out, size_t len)
@@ -86,17 +98,35 @@ static bool expand(const GuestKallsyms *ks, const uint8_t *tok, size_t ntokens,
     size_t n = 0;
 
     for (size_t i = 0; i < ntokens; i++) {
-        const char *t = ks->tokens + ks->token_index[tok[i]];
-        size_t tl = strlen(t);      /* NUL-terminated: checked at load */
+        size_t tl = ks->token_len[tok[i]];
 
         if (n + tl >= len) {
             return false;
         }
-        memcpy(out + n, t, tl);
+        memcpy(out + n, ks->tokens + ks->token_index[tok[i]], tl);
         n += tl;
     }
     out[n] = '\0';
     return n > 0;
+}
+
+/*
+ * Symbol @i's entry: its tokens in *@tok, *@ntokens of them; returns the
+ * length they expand to (the type letter included), 0 if the entry is
+ * malformed or the name too long.
+ */
+static size_t entry_of(const GuestKallsyms *ks, uint32_t i, const uint8_t **tok,
+                       size_t *ntokens)
+{
+    size_t first, n;
+
+    if (!entry_at(ks->names, ks->names_len, ks->name_start[i], ntokens,
+                  &first)) {
+        return 0;
+    }
+    *tok = ks->names + first;
+    n = expanded_len(ks, *tok, *ntokens);
+    return n <= GUEST_KALLSYMS_NAME_LEN ? n : 0;
 }
 
 static uint64_t address_of(const GuestKallsyms *ks, uint32_t i, bool abs_percpu)
@@ -142,11 +172,14 @@ static bool load_tokens(GuestKallsyms *ks, const VmcoreInfo *info,
     for (int t = 0; t < 256; t++) {
         const char *start = ks->tokens + ks->token_index[t];
 
-        if (!memchr(start, '\0', ks->tokens_len - ks->token_index[t]) ||
-            !*start) {
+        const char *end = memchr(start, '\0',
+                                 ks->tokens_len - ks->token_index[t]);
+
+        if (!end || end == start) {
             *why = "a kallsyms token is empty or not terminated";
             return false;
         }
+        ks->token_len[t] = end - start;
     }
     return true;
 }
@@ -230,13 +263,16 @@ bool guest_kallsyms_load(GuestKallsyms *ks, const VmcoreInfo *info,
     }
     /* every name must expand; find _stext on the way */
     for (uint32_t i = 0; i < ks->num_syms; i++) {
-        char type = guest_kallsyms_name(ks, i, name, sizeof(name));
+        const uint8_t *tok;
+        size_t ntokens, n = entry_of(ks, i, &tok, &ntokens);
 
-        if (!type) {
+        if (!n) {
             *why = "a kallsyms name does not expand";
             goto fail;
         }
-        if (!found[0] && !strcmp(name, "_stext")) {
+        if (!found[0] && n == sizeof("T_stext") - 1 &&
+            expand(ks, tok, ntokens, name, sizeof(name)) &&
+            !strcmp(name + 1, "_stext")) {
             found[0] = true;
             stext_plain = address_of(ks, i, false);
             stext_abs = address_of(ks, i, true);
@@ -271,13 +307,12 @@ void guest_kallsyms_clear(GuestKallsyms *ks)
 char guest_kallsyms_name(const GuestKallsyms *ks, uint32_t i, char *buf,
                          size_t len)
 {
-    size_t ntokens, first;
+    const uint8_t *tok;
+    size_t ntokens;
     char full[GUEST_KALLSYMS_NAME_LEN + 1];
 
-    if (i >= ks->num_syms || len == 0 ||
-        !entry_at(ks->names, ks->names_len, ks->name_start[i], &ntokens,
-                  &first) ||
-        !expand(ks, ks->names + first, ntokens, full, sizeof(full))) {
+    if (i >= ks->num_syms || len == 0 || !entry_of(ks, i, &tok, &ntokens) ||
+        !expand(ks, tok, ntokens, full, sizeof(full))) {
         return 0;
     }
     g_strlcpy(buf, full + 1, len);
@@ -292,19 +327,30 @@ uint64_t guest_kallsyms_address(const GuestKallsyms *ks, uint32_t i)
 size_t guest_kallsyms_find(const GuestKallsyms *ks, const char *const *names,
                            size_t n, uint64_t *addrs, bool *found)
 {
-    char name[GUEST_KALLSYMS_NAME_LEN + 1];
+    char full[GUEST_KALLSYMS_NAME_LEN + 1];
+    g_autofree size_t *want_len = g_new(size_t, n);
     size_t left = n;
 
     for (size_t k = 0; k < n; k++) {
         found[k] = false;
         addrs[k] = 0;
+        want_len[k] = strlen(names[k]) + 1;     /* with the type letter */
     }
+    /* expand only the names of a length asked for */
     for (uint32_t i = 0; i < ks->num_syms && left; i++) {
-        if (!guest_kallsyms_name(ks, i, name, sizeof(name))) {
-            continue;
-        }
-        for (size_t k = 0; k < n; k++) {
-            if (!found[k] && !strcmp(name, names[k])) {
+        const uint8_t *tok;
+        size_t ntokens, len = entry_of(ks, i, &tok, &ntokens);
+        bool expanded = false;
+
+        for (size_t k = 0; k < n && len; k++) {
+            if (found[k] || want_len[k] != len) {
+                continue;
+            }
+            if (!expanded && !expand(ks, tok, ntokens, full, sizeof(full))) {
+                break;
+            }
+            expanded = true;
+            if (!strcmp(full + 1, names[k])) {
                 found[k] = true;
                 addrs[k] = guest_kallsyms_address(ks, i);
                 left--;

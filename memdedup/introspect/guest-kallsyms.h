@@ -50,6 +50,7 @@ typedef struct GuestKallsyms {
     char *tokens;               /* private copy of the token table */
     size_t tokens_len;
     uint16_t token_index[256];
+    uint16_t token_len[256];    /* each token's length, found at load */
     int32_t *offsets;           /* private copy of kallsyms_offsets */
     uint64_t relative_base;
     bool absolute_percpu;       /* the encoding that reproduced _stext */

@@ -6,6 +6,9 @@ make-seeds.py DIR: for fuzz-guest-freepages, small synthetic guests
 array with a few free buddy blocks, so the fuzzer starts from a guest the
 parser and the scan accept and mutates from there.
 
+make-seeds.py DIR pcp: for fuzz-pcp, a guest with per-CPU lists of every
+kind (see tests/fuzz/fuzz-pcp.c).
+
 make-seeds.py DIR kallsyms: for fuzz-kallsyms, a 56-byte header of table
 addresses and a small kernel image holding a valid kallsyms table in both
 address encodings (see tests/fuzz/fuzz-kallsyms.c).
@@ -176,9 +179,71 @@ def kallsyms_seed(absolute_percpu):
     return header + bytes(ram)
 
 
+def pcp_seed():
+    """For fuzz-pcp: what the harness copies to guest-physical 0x8000 on:
+    two CPUs, one node whose zone 1 holds all 512 pfns, and per-CPU lists
+    of order 0, order 1 and THP blocks, linked as the kernel links them
+    (see tests/fuzz/fuzz-pcp.c for the fixed places)."""
+    data_gpa, kva = 0x8000, lambda gpa: 0xffffffff80000000 + gpa
+    vmemmap_gpa, pgdat, pcpu, pageset = 0x10000, 0x9000, 0xb000, 0x100
+    ram = bytearray(0x18000)
+
+    def u32(gpa, v):
+        struct.pack_into("<I", ram, gpa, v)
+
+    def u64(gpa, v):
+        struct.pack_into("<Q", ram, gpa, v)
+
+    def rd(gpa):
+        return struct.unpack_from("<Q", ram, gpa)[0]
+
+    u32(data_gpa, 2)                        # nr_cpu_ids
+    u64(data_gpa + 0x8, 0b11)               # __cpu_possible_mask
+    for cpu in range(2):
+        u64(data_gpa + 0x10 + 8 * cpu, kva(pcpu + 0x400 * cpu) - pageset)
+    u32(data_gpa + 0x50, 1)                 # nr_node_ids
+    u64(data_gpa + 0x58, kva(pgdat))        # node_data[0]
+    for z in range(3):
+        zone = pgdat + 1536 * z
+        u64(zone + 112, pageset)
+        u64(zone + 152, 0)
+        u64(zone + 160, 512)
+        u64(zone + 168, 512 if z == 1 else 0)
+    for cpu in range(2):
+        for i in range(14):
+            head = pcpu + 0x400 * cpu + 32 + 16 * i
+            u64(head, kva(head))
+            u64(head + 8, kva(head))
+
+    def append(cpu, index, pfn, pages):
+        pcp = pcpu + 0x400 * cpu
+        head = pcp + 32 + 16 * index
+        entry = 0xffffea0000000000 + vmemmap_gpa + 64 * pfn + 8
+        last = rd(head + 8)
+        u64(vmemmap_gpa + 64 * pfn + 8, kva(head))
+        u64(vmemmap_gpa + 64 * pfn + 16, last)
+        if last == kva(head):
+            u64(head, entry)
+        else:
+            u64(last - 0xffffea0000000000, entry)
+        u64(head + 8, entry)
+        u32(pcp, struct.unpack_from("<I", ram, pcp)[0] + pages)
+
+    append(0, 0, 100, 1)
+    append(0, 0, 101, 1)
+    append(0, 3, 200, 2)
+    append(0, 12, 0, 512)
+    append(1, 1, 300, 1)
+    return bytes(ram[data_gpa:])
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
+    if sys.argv[2:] == ["pcp"]:
+        with open(os.path.join(out, "seed-lists"), "wb") as f:
+            f.write(pcp_seed())
+        return
     if sys.argv[2:] == ["kallsyms"]:
         for absolute in (True, False):
             with open(os.path.join(out, f"seed-{'abs' if absolute else 'plain'}"),

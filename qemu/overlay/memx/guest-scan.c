@@ -27,6 +27,7 @@
 #include "qemu/osdep.h"
 #include "qemu/bswap.h"
 #include "qemu/cutils.h"
+#include "qemu/rcu.h"
 #include "qemu/timer.h"
 #include "exec/address-spaces.h"
 #include "exec/memory.h"
@@ -264,6 +265,17 @@ bool memx_scan_prepare(const MemxRamMap *map, MemxScan *scan)
     return memx_scan_same_kernel(scan, roots, nr_roots) &&
            memx_scan_view(map, scan, note, note_len) &&
            memx_scan_same_kernel(scan, roots, nr_roots);
+}
+
+void memx_scan_warm(void)
+{
+    g_autofree MemxRamMap *map = g_new(MemxRamMap, 1);
+    MemxScan scan = { 0 };
+
+    WITH_RCU_READ_LOCK_GUARD() {
+        memx_ram_map_build(map);
+        memx_scan_prepare(map, &scan);
+    }
 }
 
 bool memx_scan_ranges(MemxScan *scan, const GuestRamRange *ranges,

@@ -175,6 +175,14 @@ bool memx_skip_free_pages_caps_check(bool *old_caps, bool *new_caps,
             }
         }
     }
+    /*
+     * Find the guest's per-CPU lists now, while nothing migrates, rather
+     * than in the first bitmap sync: it reads the guest's kallsyms and
+     * BTF (10 to 20 ms, once per guest kernel).
+     */
+    if (!old_caps[cap]) {
+        memx_scan_warm();
+    }
     return true;
 }
 

@@ -69,6 +69,14 @@ void memx_ram_map_build(MemxRamMap *map);
 bool memx_scan_prepare(const MemxRamMap *map, MemxScan *scan);
 
 /*
+ * Find the guest kernel's per-CPU lists now (its kallsyms and BTF: 10 to
+ * 20 ms once per guest kernel, under the BQL), so that the next scan, a
+ * migration's first, need not.  Nothing happens if the guest has no
+ * usable note yet.
+ */
+void memx_scan_warm(void);
+
+/*
  * Read the guest kernel's free pages in @ranges, with the view
  * memx_scan_prepare() set up, into @bitmap (@scan->nr_pfns bits, not
  * cleared first): the buddy allocator's free blocks, then the per-CPU
