@@ -51,7 +51,9 @@ SCENARIOS = {
     # pages flipping between pattern and almost-pattern (XBZRLE coherence)
     # (flips for 8 s: long enough for many XBZRLE rounds, then converges)
     "pattern-flip": {"setup": ["fill-random 32"], "during": ["flip 32 128 8"]},
-    # the scan-cost bench's large guest: nearly all of 8 GiB freed after use
+    # the scan-cost bench's large guests: nearly all of 4 or 8 GiB freed
+    "freed-garbage-4g": {"setup": ["fill-random 64", "free-garbage 3600"],
+                         "during": []},
     "freed-garbage-8g": {"setup": ["fill-random 64", "free-garbage 7400"],
                          "during": []},
     # make demo's realistic state: data in use, patterns, a lot freed
