@@ -181,6 +181,10 @@ suite_e2e() {
     echo "== end-to-end live migration with real guests"
     "$here/tests/guest/build.sh" "$build/guest" >/dev/null || {
         failed=$((failed + 1)); failures+=("e2e: guest build failed"); return; }
+    # the kallsyms and BTF readers on Debian's images and recorded notes
+    run_tap "unit/guest-images" "$logs/unit-guest-images.log" \
+        env MEMX_GUEST_DIR="$build/guest" G_TEST_SRCDIR="$here/tests/unit" \
+        "$build/cores/tests/unit/test-guest-images" --tap
     run_tap "e2e/suite check" "$logs/e2e.log" \
         "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/e2e/run.py" suite check
     grep -E '^(ok|not ok) ' "$logs/e2e.log" | sed 's/^/      /'
