@@ -87,13 +87,17 @@ apt_update() {
 # header packages, whose objtool links libelf)
 DEPS_MAIN="build-essential git ccache pkg-config python3 python3-venv ninja-build
 flex bison dpkg-dev libglib2.0-dev zlib1g-dev libzstd-dev libpixman-1-dev libslirp-dev
-libfdt-dev libnuma-dev gcc-multilib seabios ipxe-qemu bzip2 xz-utils
+libfdt-dev libnuma-dev gcc-multilib ipxe-qemu bzip2 xz-utils
 busybox-static cpio socat numactl zstd file qemu-system-x86 clang
 libclang-rt-14-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 gcc-12 libelf1 bc util-linux"
 # Packages that must come from bookworm-backports (libbpf-dev: 1.3 and
-# later validate the guest BTF's type ids when they load it)
-DEPS_BPO="meson python3-pycotap libbpf-dev"
+# later validate the guest BTF's type ids when they load it; seabios:
+# this QEMU leaves an AHCI command that fails set in PxCI, as the AHCI
+# spec says (hw/ide/ahci.c, ahci_clear_cmd_issue), and bookworm's
+# SeaBIOS 1.16.2 then waits out its 32 s timeout, once per q35 boot with
+# a disk or CD-ROM on AHCI; 1.16.3 handles it)
+DEPS_BPO="meson python3-pycotap libbpf-dev seabios"
 
 missing_pkgs() {
     local p
@@ -115,6 +119,12 @@ libbpf_ok() {
     dpkg --compare-versions "$v" ge 1:1.3
 }
 
+seabios_ok() {
+    local v
+    v=$(dpkg-query -W -f='${Version}' seabios 2>/dev/null) || return 1
+    dpkg --compare-versions "$v" ge 1.16.3
+}
+
 main() {
     local changed=0
     write_entries && changed=1 || true
@@ -123,6 +133,9 @@ main() {
     if ! meson_ok && ! echo "$miss" | grep -qw meson; then miss="$miss meson"; fi
     if ! libbpf_ok && ! echo "$miss" | grep -qw libbpf-dev; then
         miss="$miss libbpf-dev"
+    fi
+    if ! seabios_ok && ! echo "$miss" | grep -qw seabios; then
+        miss="$miss seabios"
     fi
     if [ -z "$miss" ] && [ $changed = 0 ]; then
         exit 0
@@ -149,6 +162,7 @@ main() {
         die "apt-get install from bookworm-backports failed. Log: /tmp/qemu-memx-apt-install.log"
     }
     meson_ok || die "meson >= 1.5 still not installed (got $(meson --version 2>&1))"
+    seabios_ok || die "seabios >= 1.16.3 still not installed"
 }
 
 main "$@"
