@@ -258,7 +258,8 @@ static void walk_cpu(PcpWalk *w, const PcpZone *zone, uint64_t pcp_va,
                      uint64_t *bitmap, uint64_t nr_pfns, GuestPcpStats *st)
 {
     const GuestPcpLayout *l = &w->pv->layout;
-    const size_t copy = l->pcp_lists + (size_t)l->pcp_nr_lists * l->pcp_list_size;
+    const size_t copy = l->pcp_lists +
+                        (size_t)l->pcp_nr_lists * l->pcp_list_size;
     GuestPcpDrop verdict[64];
     uint64_t pages = 0;
     uint32_t dropped = 0, nonempty = 0;
@@ -374,7 +375,8 @@ bool guest_pcp_scan(const GuestKernelView *view, const GuestPcpView *pv,
         return false;
     }
     if (pv->node_data) {
-        if (!read_kva(&view->pt, pv->nr_node_ids, &nr_nodes, sizeof(nr_nodes)) ||
+        if (!read_kva(&view->pt, pv->nr_node_ids, &nr_nodes,
+                      sizeof(nr_nodes)) ||
             nr_nodes == 0 || nr_nodes > GUEST_PCP_MAX_NODES) {
             *why = "the guest's nr_node_ids is unreadable or absurd";
             return false;
@@ -492,7 +494,8 @@ bool guest_pcp_view_init(GuestPcpView *pv, const GuestKernelView *view)
          !found[S_CONTIG_PAGE_DATA])) {
         pv->kallsyms_reason = "the guest's kallsyms lack __per_cpu_offset, "
                               "__cpu_possible_mask, nr_cpu_ids, or node_data "
-                              "with nr_node_ids (contig_page_data without NUMA)";
+                              "with nr_node_ids (contig_page_data without "
+                              "NUMA)";
         return false;
     }
     pv->per_cpu_offset = addr[S_PER_CPU_OFFSET];

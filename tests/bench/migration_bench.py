@@ -176,6 +176,27 @@ def scan_cost(kernel):
     return rows
 
 
+# The migration estimate against the first pass it foresees
+ESTIMATE_CASES = [("freed-garbage", "skip-free-pattern"), ("pattern-heavy", "skip-free-pattern"),
+                  ("freed-garbage", "precopy")]
+
+
+def estimate_error(kernel):
+    rows = []
+    for scen, conf in ESTIMATE_CASES:
+        print(f"bench: estimate {scen} / {conf} ...", flush=True)
+        r = bench_migrate(["--scenario", scen, "--config", conf, "--kernel", kernel,
+                           "--estimate"])
+        err = (r["estimate_bytes"] - r["first_pass_bytes"]) / r["first_pass_bytes"]
+        rows.append({"scenario": scen, "config": conf,
+                     "estimate_mib": round(r["estimate_bytes"] / MIB, 1),
+                     "first_pass_mib": round(r["first_pass_bytes"] / MIB, 1),
+                     "sent_mib": round(r["transferred_mib"], 1),
+                     "error": round(err, 4), "estimate_ms": r["estimate_us"] / 1000,
+                     "verified": r["verified"]})
+    return rows
+
+
 def scan_speed(kernel, mem, boots=1, queries=20):
     """Time the struct-page scan inside QEMU (query-guest-free-pages) on a
     booted guest after freed-garbage; median of @queries scans."""
@@ -278,7 +299,8 @@ def main():
     p.add_argument("--criteria-kernel", default="6.1",
                    help="second kernel for the freed-garbage skip-free criteria")
     p.add_argument("--sections", nargs="*",
-                   default=["matrix", "real-vm", "scan-cost", "scan-speed", "poison"],
+                   default=["matrix", "real-vm", "scan-cost", "scan-speed", "poison",
+                            "estimate"],
                    help="which parts to run (default: all)")
     p.add_argument("--max-bandwidth", type=int, metavar="BYTES_PER_S",
                    help="cap every matrix migration (default: run.py's 10 GiB/s); "
@@ -309,6 +331,7 @@ def main():
     real_vm = real_vm_skipping(a.kernel) if "real-vm" in a.sections else []
     cost = scan_cost(a.kernel) if "scan-cost" in a.sections else []
     poison = page_poison(a.kernel) if "poison" in a.sections else []
+    estimate = estimate_error(a.kernel) if "estimate" in a.sections else []
     scans = []
     if "scan-speed" in a.sections:
         print("bench: struct-page scan speed ...", flush=True)
@@ -323,7 +346,7 @@ def main():
            "results": results,
            "skip_free_criteria": criteria, "free_page_scan": scans,
            "skip_free_real_vms": real_vm, "free_page_scan_cost": cost,
-           "page_poison": poison}
+           "page_poison": poison, "migration_estimate": estimate}
     boots = sorted(r["boot_s"] for r in results if r["kernel"] == a.kernel)
     if boots:
         doc["boot_s"] = {"runs": len(boots), "min": boots[0], "max": boots[-1],
@@ -353,6 +376,12 @@ def main():
                      f"{r['kept_uniform']}; sent {r['sent_mib']} MiB"
                      + (f" = {r['x_limit']}x the floor ({r['limit_mib']} MiB)"
                         if r["x_limit"] else "") for r in cost)
+    txt += ("\n\n__org.qemu-memx_query-migration-estimate just before migrating, against "
+            "the first pass (target: within 10%):\n")
+    txt += "\n".join(f"{r['scenario']:14} {r['config']:18} estimate {r['estimate_mib']} MiB, "
+                     f"first pass {r['first_pass_mib']} MiB ({r['error'] * 100:+.1f}%), "
+                     f"all passes {r['sent_mib']} MiB; the estimate took "
+                     f"{r['estimate_ms']:.1f} ms" for r in estimate)
     txt += "\n\nfreed-garbage in a page_poison=1 guest:\n"
     txt += "\n".join(f"{r['config']:14} sent {r['sent_mib']} MiB, {r['pattern_pages']} "
                      f"pattern pages, {'verified' if r['verified'] else 'NOT VERIFIED'}"

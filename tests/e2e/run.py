@@ -256,6 +256,7 @@ def ram_stats(info):
         "free_page_scan_max_us": ram.get("__org.qemu-memx_free-page-scan-max-us"),
         "free_page_scan_bql_us": ram.get("__org.qemu-memx_free-page-scan-bql-us"),
         "skip_blocked": ram.get("__org.qemu-memx_free-page-skip-blocked"),
+        "first_pass_bytes": ram.get("__org.qemu-memx_first-pass-bytes"),
         "pattern_pages": ram.get(PATTERN_CAP),
         "pattern_bytes_saved": ram.get("__org.qemu-memx_pattern-bytes-saved"),
     }
@@ -462,6 +463,10 @@ def migrate(args, log):
         cpu0 = {}
         if live:
             dst = start_dst()
+        if args.estimate:
+            est = src.qmp.cmd("__org.qemu-memx_query-migration-estimate")
+            rec["estimate_bytes"] = est["first-pass-bytes"]
+            rec["estimate_us"] = est["estimate-time-us"]
         cpu0["src"] = migration_cpu_seconds(src.proc.pid)
         src.qmp.cmd("migrate", {"uri": src_uri})
         if conf.get("postcopy"):
@@ -936,6 +941,8 @@ def parser():
     p.add_argument("--json", help="append result records to this file")
     p.add_argument("--compare-memory", action="store_true",
                    help="dump source and destination (-S) and compare every page")
+    p.add_argument("--estimate", action="store_true",
+                   help="query the migration estimate just before migrating")
     p.add_argument("--limit", action="store_true",
                    help="measure limit_bytes: dump the stopped source after migration")
     return p

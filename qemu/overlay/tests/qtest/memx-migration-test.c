@@ -147,6 +147,56 @@ static void hook_end_compare(QTestState *from, QTestState *to, void *opaque)
     }
 }
 
+/*
+ * The migration estimate against what the first pass sent.  After a
+ * migration of the stopped source its RAM is what that pass read, so
+ * the two must agree but for the stream's own framing.
+ */
+static void hook_end_estimate(QTestState *from, QTestState *to, void *opaque)
+{
+    QDict *est = qtest_qmp_assert_success_ref(from,
+        "{ 'execute': '__org.qemu-memx_query-migration-estimate' }");
+    int64_t first_pass = read_ram_property_int(from,
+                                               "__org.qemu-memx_first-pass-bytes");
+    int64_t estimate = qdict_get_int(est, "first-pass-bytes");
+    g_autofree char *hmp = qtest_hmp(from, "info memx-migration-estimate");
+    QDict *without;
+
+    hook_end_compare(from, to, opaque);
+    g_test_message("estimate %" PRId64 " bytes, first pass %" PRId64,
+                   estimate, first_pass);
+    g_assert_cmpint(first_pass, >, 0);
+    g_assert_cmpint(llabs(estimate - first_pass), <=, first_pass / 50);
+    g_assert_true(qdict_get_bool(est, "pattern-pages"));
+    g_assert_false(qdict_get_bool(est, "skip-free-pages"));
+    g_assert_false(qdict_get_bool(est, "guest-free-available"));
+    g_assert_nonnull(strstr(qdict_get_str(est, "guest-free-reason"),
+                            "vmcoreinfo"));
+    g_assert_cmpint(qdict_get_int(est, "pattern-bytes"), >=,
+                    (int64_t)pattern_pages_written() * PAGE);
+    g_assert_nonnull(strstr(hmp, "first pass"));
+
+    /* without pattern pages, each of them costs a whole page */
+    migrate_set_capability(from, CAP, false);
+    without = qtest_qmp_assert_success_ref(from,
+        "{ 'execute': '__org.qemu-memx_query-migration-estimate' }");
+    g_assert_cmpint(qdict_get_int(without, "first-pass-bytes") - estimate, >=,
+                    (int64_t)pattern_pages_written() * (PAGE - 8));
+    qobject_unref(without);
+    qobject_unref(est);
+}
+
+static void test_estimate_first_pass(void)
+{
+    MigrateCommon args = {
+        .listen_uri = "defer",
+        .start_hook = hook_start_pattern_precopy_tcp,
+        .end_hook = hook_end_estimate,
+    };
+
+    test_precopy_common(&args);
+}
+
 static void test_pattern_precopy(void)
 {
     MigrateCommon args = {
@@ -502,6 +552,8 @@ int main(int argc, char **argv)
                            test_pattern_refuses_mapped_ram);
         migration_test_add("/migration/memx/pattern-pages/xbzrle-cache",
                            test_pattern_xbzrle_cache);
+        migration_test_add("/migration/memx/estimate/first-pass",
+                           test_estimate_first_pass);
         memx_free_pages_tests_add(tmpfs);
         qtest_add_func("/memx/tmem/query-microvm", test_tmem_query_microvm);
         memx_numa_move_tests_add();
