@@ -176,6 +176,38 @@ def scan_cost(kernel):
     return rows
 
 
+# Between two hosts: where time follows bytes, over a link between two
+# network namespaces (tests/e2e/links.py)
+LINK_SCENARIOS = ["freed-garbage", "pattern-heavy", "alloc-churn"]
+LINK_CONFIGS = ["precopy", "multifd", "balloon-hint", "skip-free-pattern"]
+
+
+def link_bench(kernel, profile):
+    results = []
+    for scen in LINK_SCENARIOS:
+        for conf in LINK_CONFIGS:
+            print(f"bench: {scen} / {conf} / {kernel} over {profile} ...", flush=True)
+            results.append(bench_migrate(["--scenario", scen, "--config", conf,
+                                          "--kernel", kernel, "--link", profile]))
+    return results
+
+
+def link_table(results):
+    lines = [f"{'scenario':14} {'config':18} {'sent MiB':>9} {'time ms':>8} "
+             f"{'x stock':>8} {'downtime':>8} {'x stock':>8}  verified"]
+    for scen in LINK_SCENARIOS:
+        rows = [r for r in results if r["scenario"] == scen]
+        stock = next((r for r in rows if r["config"] == "precopy"), None)
+        for r in rows:
+            xt = r["total_time_ms"] / stock["total_time_ms"] if stock else float("nan")
+            xd = (r["downtime_ms"] / stock["downtime_ms"]
+                  if stock and stock["downtime_ms"] else float("nan"))
+            lines.append(f"{scen:14} {r['config']:18} {r['transferred_mib']:9.1f} "
+                         f"{r['total_time_ms']:8} {xt:8.3f} {r['downtime_ms']:8} "
+                         f"{xd:8.3f}  {'yes' if r['verified'] else 'NO'}")
+    return "\n".join(lines)
+
+
 # The migration estimate against the first pass it foresees
 ESTIMATE_CASES = [("freed-garbage", "skip-free-pattern"), ("pattern-heavy", "skip-free-pattern"),
                   ("freed-garbage", "precopy")]
@@ -300,11 +332,13 @@ def main():
                    help="second kernel for the freed-garbage skip-free criteria")
     p.add_argument("--sections", nargs="*",
                    default=["matrix", "real-vm", "scan-cost", "scan-speed", "poison",
-                            "estimate"],
+                            "estimate", "link"],
                    help="which parts to run (default: all)")
     p.add_argument("--max-bandwidth", type=int, metavar="BYTES_PER_S",
                    help="cap every matrix migration (default: run.py's 10 GiB/s); "
                         "125000000 is a 1 Gbit/s link")
+    p.add_argument("--link", default="lan-1g", choices=sorted(run.LINK_PROFILES),
+                   help="the link profile of the 'link' section")
     p.add_argument("--replot", metavar="MIGRATION_JSON",
                    help="only redraw the table and plot of an earlier run's "
                         "migration.json into --outdir")
@@ -332,6 +366,7 @@ def main():
     cost = scan_cost(a.kernel) if "scan-cost" in a.sections else []
     poison = page_poison(a.kernel) if "poison" in a.sections else []
     estimate = estimate_error(a.kernel) if "estimate" in a.sections else []
+    linked = link_bench(a.kernel, a.link) if "link" in a.sections else []
     scans = []
     if "scan-speed" in a.sections:
         print("bench: struct-page scan speed ...", flush=True)
@@ -346,7 +381,10 @@ def main():
            "results": results,
            "skip_free_criteria": criteria, "free_page_scan": scans,
            "skip_free_real_vms": real_vm, "free_page_scan_cost": cost,
-           "page_poison": poison, "migration_estimate": estimate}
+           "page_poison": poison, "migration_estimate": estimate,
+           "link": {"profile": a.link,
+                    "shape": linked[0].get("link_shape") if linked else None,
+                    "results": linked}}
     boots = sorted(r["boot_s"] for r in results if r["kernel"] == a.kernel)
     if boots:
         doc["boot_s"] = {"runs": len(boots), "min": boots[0], "max": boots[-1],
@@ -382,6 +420,12 @@ def main():
                      f"first pass {r['first_pass_mib']} MiB ({r['error'] * 100:+.1f}%), "
                      f"all passes {r['sent_mib']} MiB; the estimate took "
                      f"{r['estimate_ms']:.1f} ms" for r in estimate)
+    if linked:
+        txt += (f"\n\nbetween two hosts, {linked[0].get('link_shape')} (x stock: "
+                f"ratios to stock precopy in this run):\n")
+        txt += link_table(linked)
+        with open(os.path.join(a.outdir, "migration-link.svg"), "w") as f:
+            f.write(svg(linked, LINK_SCENARIOS, LINK_CONFIGS))
     txt += "\n\nfreed-garbage in a page_poison=1 guest:\n"
     txt += "\n".join(f"{r['config']:14} sent {r['sent_mib']} MiB, {r['pattern_pages']} "
                      f"pattern pages, {'verified' if r['verified'] else 'NOT VERIFIED'}"

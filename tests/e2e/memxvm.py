@@ -212,7 +212,7 @@ class Vm:
 
     def __init__(self, name, flavour="6.12", mem="1G", boot="pvh",
                  append="", machine="q35", binary=None, incoming=None,
-                 extra_args=(), workdir=None, defaults=False):
+                 extra_args=(), workdir=None, defaults=False, netns=None):
         self.name = name
         self.workdir = workdir or tempfile.mkdtemp(prefix=f"memx-{name}-")
         os.makedirs(self.workdir, exist_ok=True)
@@ -245,6 +245,11 @@ class Vm:
         if incoming:
             self.args += ["-incoming", incoming]
         self.args += list(extra_args)
+        if netns:
+            # another host: QEMU in that network namespace (ip execs it,
+            # so the process is QEMU's own); QMP and the console are unix
+            # sockets, which namespaces do not separate
+            self.args = ["ip", "netns", "exec", netns] + self.args
         self.proc = None
         self.qmp = None
         self.serial = SerialConsole(name, self.serial_path, self.console_path,

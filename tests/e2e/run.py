@@ -32,6 +32,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kallsyms_check import check_kallsyms  # noqa: E402
+from links import PROFILES as LINK_PROFILES, Link  # noqa: E402
 from memxvm import QMPError, Vm  # noqa: E402
 
 MIB = 1024 * 1024
@@ -215,7 +216,12 @@ def boot(vm, scenario, timeout=180):
     return boot_s
 
 
-def transport_uris(kind, workdir):
+def transport_uris(kind, workdir, link=None):
+    if link:
+        # the destination host's address on the link; its namespace is
+        # fresh, so any port is free
+        uri = f"tcp:{link.dst_addr}:4444"
+        return uri, uri, True
     if kind == "tcp":
         port = free_tcp_port()
         return f"tcp:127.0.0.1:{port}", f"tcp:127.0.0.1:{port}", True
@@ -436,14 +442,19 @@ def migrate(args, log):
     common = dict(flavour=args.kernel, mem=args.mem, boot=args.boot,
                   append=append, machine=args.machine,
                   extra_args=conf.get("devices", []), defaults=args.defaults)
-    src = Vm("source", workdir=os.path.join(work, "src"), **common)
+    link = Link(args.link).open() if args.link else None
+    src = Vm("source", workdir=os.path.join(work, "src"),
+             netns=link.src_ns if link else None, **common)
     dst = None
     rec = {"scenario": scen, "config": args.config, "kernel": args.kernel,
            "guest_mib": mem_mib(args.mem), "transport": args.transport,
-           "verified": False, "limit_bytes": None}
+           "link": args.link, "verified": False, "limit_bytes": None}
     try:
+        if link:
+            rec["link_shape"] = link.describe()
+            log(f"# link {rec['link_shape']}")
         rec["boot_s"] = round(boot(src, scen), 2)
-        src_uri, dst_uri, live = transport_uris(args.transport, work)
+        src_uri, dst_uri, live = transport_uris(args.transport, work, link)
         params = dict(DEFAULT_PARAMS, **conf["params"])
         set_migration(src, conf["caps"], params)
 
@@ -453,7 +464,8 @@ def migrate(args, log):
                 # paused after migration, so its RAM can be dumped as received
                 dst_args["extra_args"] = list(common["extra_args"]) + ["-S"]
             d = Vm("destination", workdir=os.path.join(work, "dst"),
-                   incoming="defer", **dst_args)
+                   incoming="defer", netns=link.dst_ns if link else None,
+                   **dst_args)
             d.start()
             cpu0["dst"] = migration_cpu_seconds(d.proc.pid)
             set_migration(d, conf["caps"], {k: v for k, v in conf["params"].items()})
@@ -526,6 +538,8 @@ def migrate(args, log):
         return rec
     finally:
         finish((src, dst), work, rec["verified"], log)
+        if link:
+            link.close()
 
 
 def fault(args, log):
@@ -891,6 +905,9 @@ SUITES = {
          "--kernel", "6.12", "--defaults"],
         ["migrate", "--scenario", "freed-garbage", "--config", "skip-free",
          "--kernel", "6.1", "--mem", "1280M", "--append", "mem=1G"],
+        # between two hosts: network namespaces joined by a 1 Gbit/s veth
+        ["migrate", "--scenario", "freed-garbage", "--config", "skip-free-pattern",
+         "--kernel", "6.12", "--link", "lan-1g"],
         # struct-page scan vs the guest's own /proc/buddyinfo (per order)
         # and /proc/kpageflags (per page, through QEMU's RAM map)
         ["introspect", "--kernel", "6.1", "--boot", "bzimage"],
@@ -931,6 +948,9 @@ def parser():
     p.add_argument("--defaults", action="store_true",
                    help="keep the machine's default devices (VGA, a NIC)")
     p.add_argument("--transport", choices=["tcp", "unix", "file", "exec"], default="tcp")
+    p.add_argument("--link", choices=sorted(LINK_PROFILES),
+                   help="migrate between two network namespaces over a veth "
+                        "pair shaped like this (tests/e2e/links.py)")
     p.add_argument("--memx", action="store_true",
                    help="fault: with skip-free and pattern pages on")
     p.add_argument("--case", choices=["cancel", "dest-killed", "dest-refuses", "cancel-retry",
@@ -955,6 +975,7 @@ def describe(a):
         extra += f" mem={a.mem}" if a.mem != "1G" else ""
         extra += " default-devices" if a.defaults else ""
         extra += " memory-compared" if a.compare_memory else ""
+        extra += f" link={a.link}" if a.link else ""
         return f"e2e/migrate {a.scenario} {a.config} kernel={a.kernel} {a.transport}{extra}"
     if a.action in ("fault", "stream-fault"):
         return f"e2e/{a.action} {a.case}{' memx' if a.memx else ''}"
