@@ -29,6 +29,9 @@
 #   kexec  a guest that kexecs into a new kernel, before and during a
 #          skip-free migration: the old kernel's note must not be trusted
 #          (tests/e2e/kexec.py)
+#   link-faults  between two hosts (network namespaces and a shaped veth
+#          pair): the link cut mid-precopy and mid-postcopy (recovered),
+#          the destination out of memory (tests/e2e/link_faults.py)
 #   numa   the hot-first NUMA move, inside a TCG VM with two NUMA nodes
 #          (tests/numa/nested.py running tests/numa/numa_move_test.py)
 set -uo pipefail
@@ -226,6 +229,12 @@ suite_kexec() {
     guest_suite kexec "e2e/kexec" "$logs/kexec.log" "$here/tests/e2e/kexec.py"
 }
 
+suite_link_faults() {
+    echo "== link faults between two hosts (network namespaces, a 1 Gbit/s veth pair)"
+    guest_suite link-faults "e2e/link-faults" "$logs/link-faults.log" \
+        "$here/tests/e2e/link_faults.py"
+}
+
 suite_numa() {
     echo "== NUMA move on a two-node host (a nested TCG VM)"
     { "$here/tests/guest/build.sh" "$build/guest" >/dev/null &&
@@ -246,9 +255,9 @@ if [ "${suites[0]}" = all ]; then
     "$here/tests/guest/build.sh" "$build/guest" > "$logs/guest-build.log" 2>&1 || {
         cat "$logs/guest-build.log"; echo "guest build failed"; exit 1; }
     # The peer suite is the longest and mostly waits on TCG guests: run it,
-    # then the tmem, compress, memdedup and kexec suites, beside the others
-    # (2 cores); collect their results at the end.
-    "$0" peer tmem compress memdedup kexec > "$logs/peer-suite.out" 2>&1 &
+    # then the tmem, compress, memdedup, kexec and link-faults suites,
+    # beside the others (2 cores); collect their results at the end.
+    "$0" peer tmem compress memdedup kexec link-faults > "$logs/peer-suite.out" 2>&1 &
     peer_pid=$!
     suites=(unit sanitize qtest e2e numa)
 fi
@@ -263,6 +272,7 @@ for s in "${suites[@]}"; do
     compress) suite_compress ;;
     memdedup) suite_memdedup ;;
     kexec) suite_kexec ;;
+    link-faults) suite_link_faults ;;
     sanitize) suite_sanitize ;;
     fuzz) FUZZ_SECONDS=${FUZZ_SECONDS:-600} suite_sanitize ;;
     *) echo "unknown suite $s" >&2; exit 2 ;;
@@ -275,7 +285,7 @@ if [ -n "${peer_pid:-}" ]; then
     read -r p _ f _ k _ < <(grep -E '^[0-9]+ passed, [0-9]+ failed' "$logs/peer-suite.out" |
                              tail -n1 | tr -d ',')
     passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1})); skipped=$((skipped + ${k:-0}))
-    [ "${f:-1}" = 0 ] || failures+=("peer, tmem, compress, memdedup, kexec: see $logs/peer-suite.out")
+    [ "${f:-1}" = 0 ] || failures+=("peer, tmem, compress, memdedup, kexec, link-faults: see $logs/peer-suite.out")
 fi
 echo
 if [ ${#failures[@]} -gt 0 ]; then

@@ -212,7 +212,8 @@ class Vm:
 
     def __init__(self, name, flavour="6.12", mem="1G", boot="pvh",
                  append="", machine="q35", binary=None, incoming=None,
-                 extra_args=(), workdir=None, defaults=False, netns=None):
+                 extra_args=(), workdir=None, defaults=False, netns=None,
+                 prefix=()):
         self.name = name
         self.workdir = workdir or tempfile.mkdtemp(prefix=f"memx-{name}-")
         os.makedirs(self.workdir, exist_ok=True)
@@ -250,6 +251,8 @@ class Vm:
             # so the process is QEMU's own); QMP and the console are unix
             # sockets, which namespaces do not separate
             self.args = ["ip", "netns", "exec", netns] + self.args
+        # commands that exec what follows (a cgroup to run in, say)
+        self.args = list(prefix) + self.args
         self.proc = None
         self.qmp = None
         self.serial = SerialConsole(name, self.serial_path, self.console_path,
