@@ -19,14 +19,14 @@ QEMU_TEST_TARGETS := tests/qtest/migration-test tests/qtest/qos-test \
                      tests/qtest/memx-migration-test
 
 .PHONY: all build configure cores qemu firmware-links check check-unit \
-        check-peer check-e2e check-tmem fuzz guest demo demo-tmem bench export-patches install clean distclean help
+        check-peer check-e2e check-tmem fuzz guest demo demo-tmem bench soak export-patches install clean distclean help
 
 all: build
 
 help:
 	@sed -n '2,5p' Makefile | sed 's/^# //'
 	@echo "Developer targets: build cores guest check-unit check-peer check-e2e check-tmem"
-	@echo "                   fuzz bench"
+	@echo "                   fuzz bench soak"
 	@echo "                   export-patches install clean distclean"
 
 # ./configure is idempotent and quick when nothing changed.
@@ -80,6 +80,15 @@ demo-tmem: build guest
 
 bench: build guest
 	@tests/bench/run.sh
+
+# Migrations over and over (every feature combination x scenario x
+# kernel, random seeds and start delays), each verified, for
+# SOAK_MINUTES (default 30); the table lands in $(BUILD)/soak/.
+SOAK_MINUTES ?= 30
+soak: build guest
+	@mkdir -p $(BUILD)/soak
+	@tests/tcg-only.sh /usr/bin/python3 tests/e2e/soak.py --minutes $(SOAK_MINUTES) \
+	    --json $(BUILD)/soak/soak.json | tee $(BUILD)/soak/soak.txt
 
 # Export the prepared tree's commits (upstream..HEAD) back into
 # qemu/patches/, then mark the tree as matching them.

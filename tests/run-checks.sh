@@ -32,6 +32,7 @@
 #   link-faults  between two hosts (network namespaces and a shaped veth
 #          pair): the link cut mid-precopy and mid-postcopy (recovered),
 #          the destination out of memory (tests/e2e/link_faults.py)
+#   soak   three runs of make soak (tests/e2e/soak.py)
 #   numa   the hot-first NUMA move, inside a TCG VM with two NUMA nodes
 #          (tests/numa/nested.py running tests/numa/numa_move_test.py)
 set -uo pipefail
@@ -235,6 +236,12 @@ suite_link_faults() {
         "$here/tests/e2e/link_faults.py"
 }
 
+suite_soak() {
+    echo "== a slice of make soak: random combinations, seeds and start delays"
+    guest_suite soak "e2e/soak (3 runs)" "$logs/soak.log" \
+        "$here/tests/e2e/soak.py" --runs 3 --tap --json "$logs/soak.json"
+}
+
 suite_numa() {
     echo "== NUMA move on a two-node host (a nested TCG VM)"
     { "$here/tests/guest/build.sh" "$build/guest" >/dev/null &&
@@ -257,7 +264,7 @@ if [ "${suites[0]}" = all ]; then
     # The peer suite is the longest and mostly waits on TCG guests: run it,
     # then the tmem, compress, memdedup, kexec and link-faults suites,
     # beside the others (2 cores); collect their results at the end.
-    "$0" peer tmem compress memdedup kexec link-faults > "$logs/peer-suite.out" 2>&1 &
+    "$0" peer tmem compress memdedup kexec link-faults soak > "$logs/peer-suite.out" 2>&1 &
     peer_pid=$!
     suites=(unit sanitize qtest e2e numa)
 fi
@@ -273,6 +280,7 @@ for s in "${suites[@]}"; do
     memdedup) suite_memdedup ;;
     kexec) suite_kexec ;;
     link-faults) suite_link_faults ;;
+    soak) suite_soak ;;
     sanitize) suite_sanitize ;;
     fuzz) FUZZ_SECONDS=${FUZZ_SECONDS:-600} suite_sanitize ;;
     *) echo "unknown suite $s" >&2; exit 2 ;;
@@ -285,7 +293,7 @@ if [ -n "${peer_pid:-}" ]; then
     read -r p _ f _ k _ < <(grep -E '^[0-9]+ passed, [0-9]+ failed' "$logs/peer-suite.out" |
                              tail -n1 | tr -d ',')
     passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1})); skipped=$((skipped + ${k:-0}))
-    [ "${f:-1}" = 0 ] || failures+=("peer, tmem, compress, memdedup, kexec, link-faults: see $logs/peer-suite.out")
+    [ "${f:-1}" = 0 ] || failures+=("peer, tmem, compress, memdedup, kexec, link-faults, soak: see $logs/peer-suite.out")
 fi
 echo
 if [ ${#failures[@]} -gt 0 ]; then

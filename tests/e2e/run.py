@@ -204,11 +204,13 @@ def wait_status(vm, wanted, timeout=30):
         time.sleep(0.05)
 
 
-def boot(vm, scenario, timeout=180):
+def boot(vm, scenario, timeout=180, seed=None):
     t0 = time.monotonic()
     vm.start()
     vm.expect("MEMX-READY", timeout)
     boot_s = time.monotonic() - t0
+    if seed is not None:
+        vm.run(f"seed {seed}")
     for c in SCENARIOS[scenario]["setup"]:
         vm.run(c, timeout=600)
     for c in SCENARIOS[scenario]["during"]:
@@ -453,7 +455,9 @@ def migrate(args, log):
         if link:
             rec["link_shape"] = link.describe()
             log(f"# link {rec['link_shape']}")
-        rec["boot_s"] = round(boot(src, scen), 2)
+        rec["boot_s"] = round(boot(src, scen, seed=args.seed), 2)
+        if args.start_delay:
+            time.sleep(args.start_delay)
         src_uri, dst_uri, live = transport_uris(args.transport, work, link)
         params = dict(DEFAULT_PARAMS, **conf["params"])
         set_migration(src, conf["caps"], params)
@@ -961,6 +965,10 @@ def parser():
     p.add_argument("--json", help="append result records to this file")
     p.add_argument("--compare-memory", action="store_true",
                    help="dump source and destination (-S) and compare every page")
+    p.add_argument("--seed", type=int,
+                   help="mix this into the workload's random data")
+    p.add_argument("--start-delay", type=float, default=0,
+                   help="seconds between the scenario's setup and the migration")
     p.add_argument("--estimate", action="store_true",
                    help="query the migration estimate just before migrating")
     p.add_argument("--limit", action="store_true",

@@ -34,6 +34,8 @@
  *                        lists' pages, read as one picture (the oracle
  *                        for the host's count of all free pages)
  *   sleep SECONDS        wait (useful on the kernel command line)
+ *   seed N               mix N into the random data the commands after it
+ *                        write (the soak varies it per run)
  *   touch PASSES         PASSES passes over the last region: check each
  *                        page's checksum, rewrite it with new random data
  *                        (a region larger than RAM swaps on every page);
@@ -179,10 +181,17 @@ static Region *new_region(const char *kind, size_t mib)
     return r;
 }
 
+/* Mixed into every generator's seed: "seed N" varies the data per run. */
+static uint64_t workload_seed;
+
 static bool cmd_fill_random(size_t mib)
 {
-    static uint64_t seed = 0x6d656d78;
+    static uint64_t seed;
     Region *r = new_region("random", mib);
+
+    if (!seed) {
+        seed = 0x6d656d78 ^ workload_seed;
+    }
 
     if (!r) {
         return false;
@@ -215,10 +224,13 @@ static bool cmd_fill_pattern(size_t mib)
 
 static bool cmd_free_garbage(size_t mib)
 {
-    static uint64_t seed = 0x67617262;
+    static uint64_t seed;
     size_t pages = mib * MIB / PAGE_SIZE;
     uint8_t *mem = alloc_pages(pages);
 
+    if (!seed) {
+        seed = 0x67617262 ^ workload_seed;
+    }
     if (!mem || !pages) {
         return false;
     }
@@ -315,7 +327,7 @@ static void *dirty_thread(void *opaque)
 static void *churn_thread(void *opaque)
 {
     size_t pages = (size_t)(uintptr_t)opaque;
-    uint64_t seed = 0x63687572;
+    uint64_t seed = 0x63687572 ^ workload_seed;
     uint64_t *sums = calloc(pages, sizeof(uint64_t));
 
     for (;;) {
@@ -751,6 +763,9 @@ static bool run_command(char *line)
     } else if (!strcmp(argv[0], "freeinfo")) {
         cmd_freeinfo();
         return true;
+    } else if (!strcmp(argv[0], "seed") && argc == 2) {
+        workload_seed = strtoull(argv[1], NULL, 0);
+        REPLY(true, "seed=%llu", (unsigned long long)workload_seed);
     } else if (!strcmp(argv[0], "drop")) {
         if (dirty_running) {
             REPLY(false, "a dirty/flip thread uses a region");
