@@ -196,6 +196,10 @@ suite_e2e() {
     run_tap "e2e/libvirt save+restore" "$logs/e2e-libvirt.log" \
         "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/e2e/libvirt_save_restore.py"
     grep -E '^(ok|not ok) ' "$logs/e2e-libvirt.log" | sed 's/^/      /'
+    # and between two libvirt hosts: virsh migrate --live
+    run_tap "e2e/libvirt migrate between two hosts" "$logs/e2e-libvirt-migrate.log" \
+        "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/e2e/libvirt_migrate.py"
+    grep -E '^(ok|not ok) ' "$logs/e2e-libvirt-migrate.log" | sed 's/^/      /'
 }
 
 # guest_suite SUITE NAME LOG SCRIPT [ARGS...]: a TAP suite of real guests
