@@ -192,7 +192,18 @@ suite_e2e() {
     run_tap "e2e/suite check" "$logs/e2e.log" \
         "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/e2e/run.py" suite check
     grep -E '^(ok|not ok) ' "$logs/e2e.log" | sed 's/^/      /'
-    # libvirt as the client: virsh save/restore with our capabilities
+    # libvirt as the client, starting the emulator as 'make install' puts
+    # it (staged under DESTDIR: it finds its data relative to itself)
+    local inst=$build/libvirt-install prefix
+    prefix=$(sed -n 's/^PREFIX := //p' "$build/config.mk")
+    rm -rf "$inst"
+    { make -C "$qb" install DESTDIR="$inst" &&
+      "$here/scripts/link-firmware.sh" "$qb" "$prefix" --install "$inst"; } \
+        > "$logs/libvirt-install.log" 2>&1 || {
+        failed=$((failed + 1)); failures+=("libvirt: make install failed, see $logs/libvirt-install.log")
+        return; }
+    export QEMU_MEMX_BINARY=$inst$prefix/bin/qemu-system-x86_64
+    # virsh save/restore with our capabilities
     run_tap "e2e/libvirt save+restore" "$logs/e2e-libvirt.log" \
         "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/e2e/libvirt_save_restore.py"
     grep -E '^(ok|not ok) ' "$logs/e2e-libvirt.log" | sed 's/^/      /'
@@ -200,6 +211,7 @@ suite_e2e() {
     run_tap "e2e/libvirt migrate between two hosts" "$logs/e2e-libvirt-migrate.log" \
         "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/e2e/libvirt_migrate.py"
     grep -E '^(ok|not ok) ' "$logs/e2e-libvirt-migrate.log" | sed 's/^/      /'
+    unset QEMU_MEMX_BINARY
 }
 
 # guest_suite SUITE NAME LOG SCRIPT [ARGS...]: a TAP suite of real guests
