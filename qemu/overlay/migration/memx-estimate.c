@@ -57,25 +57,40 @@ static bool memx_frame_free(const MemxScan *scan, uint64_t pfn)
            (scan->bitmap[pfn / 64] >> (pfn % 64)) & 1;
 }
 
+static bool memx_range_holds(const MemxRamRange *r, RAMBlock *block,
+                              ram_addr_t offset)
+{
+    return r->block == block && offset >= r->offset &&
+           offset - r->offset < r->end - r->start;
+}
+
 /*
  * The guest-physical frame of page @page of @block, if the guest RAM map
  * shows it (memory backends only: a page outside it is never free).
+ * *@last is the range that held the page before, tried first: a block's
+ * pages lie in one range or a few.
  */
 static bool memx_block_frame(const MemxRamMap *map, RAMBlock *block,
-                             uint64_t page, uint64_t *pfn)
+                             uint64_t page, const MemxRamRange **last,
+                             uint64_t *pfn)
 {
     ram_addr_t offset = page << TARGET_PAGE_BITS;
+    const MemxRamRange *r = *last;
 
-    for (size_t i = 0; i < map->n; i++) {
-        const MemxRamRange *r = &map->range[i];
-
-        if (r->block == block && offset >= r->offset &&
-            offset - r->offset < r->end - r->start) {
-            *pfn = (r->start + (offset - r->offset)) >> TARGET_PAGE_BITS;
-            return true;
+    if (!r || !memx_range_holds(r, block, offset)) {
+        r = NULL;
+        for (size_t i = 0; i < map->n && !r; i++) {
+            if (memx_range_holds(&map->range[i], block, offset)) {
+                r = &map->range[i];
+            }
         }
+        if (!r) {
+            return false;
+        }
+        *last = r;
     }
-    return false;
+    *pfn = (r->start + (offset - r->offset)) >> TARGET_PAGE_BITS;
+    return true;
 }
 
 static void memx_estimate_block(const MemxRamMap *map, const MemxScan *scan,
@@ -84,12 +99,13 @@ static void memx_estimate_block(const MemxRamMap *map, const MemxScan *scan,
     const bool skip_free = migrate_memx_skip_free_pages() && scan->bitmap;
     const bool patterns = migrate_memx_pattern_pages();
     uint64_t pages = block->used_length >> TARGET_PAGE_BITS;
+    const MemxRamRange *last = NULL;
 
     e->ram_bytes += block->used_length;
     for (uint64_t page = 0; page < pages; page++) {
         const uint8_t *host = block->host + (page << TARGET_PAGE_BITS);
         uint64_t pfn, first_word;
-        bool is_free = memx_block_frame(map, block, page, &pfn) &&
+        bool is_free = memx_block_frame(map, block, page, &last, &pfn) &&
                        memx_frame_free(scan, pfn);
         PageClass cls;
 
