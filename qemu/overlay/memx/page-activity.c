@@ -48,6 +48,7 @@
 #include "exec/target_page.h"
 #include "hw/core/cpu.h"
 #include "system/hostmem.h"
+#include "system/runstate.h"
 #include "system/system.h"
 #include "system/tcg.h"
 #include "hw/qdev-core.h"
@@ -320,6 +321,16 @@ static void memx_page_activity_tick(void *opaque)
     int64_t start = get_clock();
     CPUState *cpu;
 
+    /*
+     * A period in which the vCPUs did not run says nothing about the
+     * guest's accesses: while the VM is stopped (paused, migrated away,
+     * saving) the classes stay as they were instead of cooling down.
+     */
+    if (!runstate_is_running()) {
+        timer_mod(pa->timer,
+                  qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + pa->period_ms);
+        return;
+    }
     refresh_backends(pa);
     if (pa->provider == ORG_QEMU_MEMX_PAGE_ACTIVITY_PROVIDER_TCG_TLB) {
         collect_tlb_fills(pa);
