@@ -7,7 +7,10 @@
  * the string section.  What the layout then takes from it is checked
  * here: members found by name (through anonymous structs and unions, a
  * bounded depth), offsets within their struct's size, byte-aligned,
- * arrays of a sane count.
+ * arrays of a sane count; and, since the walk copies or indexes each
+ * struct through these offsets, every struct within a fixed bound and
+ * every member the walk reads wholly inside its struct
+ * (guest_pcp_layout_check).
  *
  * Copyright (c) 2026 qemu-memx developers
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -21,8 +24,6 @@
 
 #define BTF_MAGIC_LE 0xeb9f
 #define MAX_ANON_DEPTH 8
-#define MAX_PCP_LISTS 64
-#define MAX_NR_ZONES 8
 
 /* @id with typedefs and qualifiers peeled off. */
 static const struct btf_type *resolved(const struct btf *btf, uint32_t id,
@@ -143,7 +144,7 @@ static bool read_layout(const struct btf *btf, GuestPcpLayout *l,
     const struct btf_type *pcp = struct_named(btf, "per_cpu_pages");
     const struct btf_type *page = struct_named(btf, "page");
     const struct btf_type *pgdat = struct_named(btf, "pglist_data");
-    uint32_t type, pcp_size;
+    uint32_t type, pgdat_size;
     const struct btf_type *t;
     int64_t elem_size;
 
@@ -158,25 +159,26 @@ static bool read_layout(const struct btf *btf, GuestPcpLayout *l,
         !member_offset(btf, zone, "spanned_pages", &l->zone_spanned_pages,
                        NULL, NULL) ||
         !member_offset(btf, zone, "present_pages", &l->zone_present_pages,
-                       NULL, NULL) ||
-        MAX(l->zone_start_pfn, MAX(l->zone_spanned_pages,
-                                   l->zone_present_pages)) + 8 > l->zone_size ||
-        l->zone_per_cpu_pageset + 8 > l->zone_size) {
+                       NULL, NULL)) {
         *why = "BTF lacks struct zone's span (zone_start_pfn, spanned_pages, "
-               "present_pages), or it sticks out of the struct";
+               "present_pages)";
         return false;
     }
     if (!member_offset(btf, pgdat, "node_zones", &l->pgdat_node_zones,
-                       &type, NULL) ||
+                       &type, &pgdat_size) ||
         !(t = resolved(btf, type, NULL)) || !btf_is_array(t) ||
-        btf_array(t)->nelems == 0 || btf_array(t)->nelems > MAX_NR_ZONES ||
-        btf__resolve_size(btf, btf_array(t)->type) != l->zone_size) {
-        *why = "BTF lacks pglist_data.node_zones, an array of struct zone";
+        btf_array(t)->nelems == 0 ||
+        btf_array(t)->nelems > GUEST_PCP_MAX_NR_ZONES ||
+        btf__resolve_size(btf, btf_array(t)->type) != l->zone_size ||
+        l->pgdat_node_zones + (uint64_t)btf_array(t)->nelems * l->zone_size >
+        pgdat_size) {
+        *why = "BTF lacks pglist_data.node_zones, an array of struct zone "
+               "inside it";
         return false;
     }
     l->pgdat_nr_zones = btf_array(t)->nelems;
     if (!member_offset(btf, pcp, "count", &l->pcp_count, NULL,
-                       &pcp_size) ||
+                       &l->pcp_size) ||
         !member_offset(btf, pcp, "lists", &l->pcp_lists, &type,
                        NULL)) {
         *why = "BTF lacks struct per_cpu_pages' count or lists";
@@ -184,16 +186,14 @@ static bool read_layout(const struct btf *btf, GuestPcpLayout *l,
     }
     t = resolved(btf, type, NULL);
     if (!t || !btf_is_array(t) || btf_array(t)->nelems == 0 ||
-        btf_array(t)->nelems > MAX_PCP_LISTS) {
+        btf_array(t)->nelems > GUEST_PCP_MAX_NR_LISTS) {
         *why = "per_cpu_pages.lists is not an array of a sane length";
         return false;
     }
     l->pcp_nr_lists = btf_array(t)->nelems;
     elem_size = btf__resolve_size(btf, btf_array(t)->type);
-    if (elem_size != 16 ||
-        l->pcp_lists + (uint64_t)l->pcp_nr_lists * elem_size > pcp_size) {
-        *why = "per_cpu_pages.lists' elements are not list heads inside "
-               "the struct";
+    if (elem_size != 16) {
+        *why = "per_cpu_pages.lists' elements are not list heads";
         return false;
     }
     l->pcp_list_size = elem_size;
@@ -211,14 +211,50 @@ static bool read_layout(const struct btf *btf, GuestPcpLayout *l,
     if (!member_offset(btf, page, "pcp_list", &l->page_pcp_list, NULL, NULL)) {
         l->page_pcp_list = l->page_lru;
     }
-    if (l->page_pcp_list + 16 > l->page_size || l->page_lru + 16 > l->page_size ||
-        l->page_refcount + 4 > l->page_size) {
-        *why = "struct page's members stick out of it";
+    if (!enum_value(btf, "migratetype", "MIGRATE_PCPTYPES",
+                    &l->migrate_pcptypes)) {
+        *why = "BTF lacks MIGRATE_PCPTYPES";
         return false;
     }
-    if (!enum_value(btf, "migratetype", "MIGRATE_PCPTYPES", &l->migrate_pcptypes) ||
-        l->migrate_pcptypes == 0 || l->migrate_pcptypes > l->pcp_nr_lists) {
-        *why = "BTF lacks a sane MIGRATE_PCPTYPES";
+    return guest_pcp_layout_check(l, why);
+}
+
+bool guest_pcp_layout_check(const GuestPcpLayout *l, const char **why)
+{
+    const uint64_t lists_end = l->pcp_lists +
+                               (uint64_t)l->pcp_nr_lists * l->pcp_list_size;
+
+    if (l->zone_size == 0 || l->zone_size > GUEST_ZONE_STRUCT_MAX ||
+        MAX(MAX(l->zone_start_pfn, l->zone_spanned_pages),
+            MAX(l->zone_present_pages, l->zone_per_cpu_pageset)) + 8ULL >
+        l->zone_size || l->zone_free_area >= l->zone_size) {
+        *why = "struct zone is larger than 64 KiB, or a member the walk "
+               "reads lies outside it";
+        return false;
+    }
+    if (l->pgdat_nr_zones == 0 || l->pgdat_nr_zones > GUEST_PCP_MAX_NR_ZONES) {
+        *why = "pglist_data.node_zones has no zone or more than 8";
+        return false;
+    }
+    if (l->pcp_size > GUEST_PCP_STRUCT_MAX ||
+        l->pcp_count + 4ULL > l->pcp_size || l->pcp_nr_lists == 0 ||
+        l->pcp_nr_lists > GUEST_PCP_MAX_NR_LISTS ||
+        l->pcp_list_size != 16 || lists_end > l->pcp_size) {
+        *why = "struct per_cpu_pages is larger than 2 KiB, or its count or "
+               "lists lie outside it";
+        return false;
+    }
+    if (l->page_size == 0 || l->page_size > GUEST_PAGE_STRUCT_MAX ||
+        l->page_pcp_list + 16ULL > l->page_size ||
+        l->page_lru + 16ULL > l->page_size ||
+        l->page_refcount + 4ULL > l->page_size ||
+        l->page_mapcount + 4ULL > l->page_size) {
+        *why = "struct page is larger than 256 bytes, or a member the walk "
+               "reads lies outside it";
+        return false;
+    }
+    if (l->migrate_pcptypes == 0 || l->migrate_pcptypes > l->pcp_nr_lists) {
+        *why = "MIGRATE_PCPTYPES is 0 or more than the per-CPU lists";
         return false;
     }
     return true;

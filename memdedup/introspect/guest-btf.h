@@ -24,6 +24,19 @@
 /* The largest .BTF section we read (Debian's kernels: 4.4 to 4.9 MB) */
 #define GUEST_BTF_MAX_BYTES (16u << 20)
 
+/*
+ * The largest structures a layout may describe, each far above Debian's
+ * (struct per_cpu_pages: 256 bytes on 6.12; struct page: 64; struct
+ * zone: 1536).  The walk copies struct per_cpu_pages whole into a buffer
+ * of GUEST_PCP_STRUCT_MAX bytes and reads struct pages in place.
+ */
+#define GUEST_PCP_STRUCT_MAX    2048
+#define GUEST_PAGE_STRUCT_MAX   256
+#define GUEST_ZONE_STRUCT_MAX   65536
+/* Elements of pglist_data.node_zones and of per_cpu_pages.lists */
+#define GUEST_PCP_MAX_NR_ZONES  8
+#define GUEST_PCP_MAX_NR_LISTS  64
+
 typedef struct GuestPcpLayout {
     uint32_t zone_size;             /* sizeof(struct zone) */
     uint32_t zone_free_area;        /* offsetof(struct zone, free_area) */
@@ -33,6 +46,7 @@ typedef struct GuestPcpLayout {
     uint32_t zone_present_pages;    /* offsetof(struct zone, present_pages) */
     uint32_t pgdat_node_zones;      /* offsetof(pglist_data, node_zones) */
     uint32_t pgdat_nr_zones;        /* elements of node_zones (MAX_NR_ZONES) */
+    uint32_t pcp_size;              /* sizeof(struct per_cpu_pages) */
     uint32_t pcp_count;             /* offsetof(struct per_cpu_pages, count) */
     uint32_t pcp_lists;             /* offsetof(struct per_cpu_pages, lists) */
     uint32_t pcp_nr_lists;          /* elements of per_cpu_pages.lists */
@@ -55,5 +69,13 @@ typedef struct GuestPcpLayout {
  */
 bool guest_btf_pcp_layout(const void *data, size_t len, const VmcoreInfo *info,
                           GuestPcpLayout *layout, const char **why);
+
+/*
+ * Check that every offset and size in @layout lies inside the structure
+ * it indexes, and each structure within the bounds above: true of every
+ * layout guest_btf_pcp_layout() returns, and checked again by the walk
+ * on whatever layout it is given.  Returns false with a reason in *@why.
+ */
+bool guest_pcp_layout_check(const GuestPcpLayout *layout, const char **why);
 
 #endif /* MEMDEDUP_GUEST_BTF_H */

@@ -26,6 +26,35 @@
  * hint: the caller re-arms dirty tracking before the walk, so a page
  * taken off a list and written after we read it is dirtied and sent.
  *
+ * Bounds.  Every offset the layout gives is checked against the struct
+ * it indexes, and every struct against a fixed size
+ * (guest_pcp_layout_check, again here whatever the layout's origin): a
+ * CPU's struct per_cpu_pages is copied, count and lists, into a buffer of
+ * GUEST_PCP_STRUCT_MAX bytes; struct pages are read in place.
+ *
+ * Cost.  The guest controls how much there is to walk (nr_cpu_ids,
+ * nr_node_ids, where __per_cpu_offset and node_data point, how long the
+ * lists are) and the scan runs under QEMU's big lock, so:
+ *  - nr_cpu_ids and nr_node_ids above what the VM can have
+ *    (GuestPcpLimits) are refused before any list is read;
+ *  - nothing is walked twice: node_data entries naming one pg_data_t,
+ *    zones sharing a pageset, CPUs sharing a __per_cpu_offset, and any
+ *    two zone-CPU pairs that land on one struct per_cpu_pages cost one
+ *    walk, the rest are counted as aliased;
+ *  - a budget of list entries, every try's, and of wall time.  An entry
+ *    is trusted only if its prev names the entry before it, so in lists
+ *    that hold still a struct page stands at one place of one list at
+ *    most: a pass reads at most one entry per page of RAM, and one more
+ *    per list, the one its walk fails on.  Only a guest rewriting its
+ *    lists as we walk them makes us read more, and the budget of entries
+ *    (RAM's pages and one per list the VM can have, on every try) stops
+ *    it.  The clock, looked at every CLOCK_STEPS entries or per_cpu_pages
+ *    copied, bounds the rest: many distinct per_cpu_pages of empty lists.
+ *    When either runs out the scan stops and fails.  The pages of the
+ *    CPUs walked by then stay marked: each passed the same validation as
+ *    those of a complete scan, and the dirty tracking re-armed before the
+ *    scan covers them the same way; the CPU being walked marks nothing.
+ *
  * Copyright (c) 2026 qemu-memx developers
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -40,8 +69,8 @@
 /* LIST_POISON1 and LIST_POISON2 with x86-64's POISON_POINTER_DELTA */
 #define LIST_POISON1 0xdead000000000100ULL
 #define LIST_POISON2 0xdead000000000122ULL
-/* The part of struct per_cpu_pages we copy: count and the list heads */
-#define PCP_COPY_MAX 2048
+/* Steps (list entries, struct per_cpu_pages) between looks at the clock */
+#define CLOCK_STEPS 256
 
 static const char *const drop_names[GUEST_PCP_DROP__MAX] = {
     [GUEST_PCP_DROP_UNSTABLE] = "unstable",
@@ -140,10 +169,45 @@ typedef struct PcpBlock {
 typedef struct PcpWalk {
     const GuestKernelView *view;
     const GuestPcpView *pv;
+    const GuestPcpLimits *lim;
+    GuestPcpStats *st;
     PageReader pages;
     GArray *blocks;             /* PcpBlock */
-    unsigned char before[PCP_COPY_MAX], after[PCP_COPY_MAX];
+    GHashTable *walked;         /* struct per_cpu_pages walked, by address */
+    size_t copy;                /* bytes of one we copy: count and lists */
+    gint64 deadline;            /* of the scan, g_get_monotonic_time() */
+    uint32_t steps;             /* since the clock was last read */
+    const char *exhausted;      /* why the budget ran out, or NULL */
+    unsigned char before[GUEST_PCP_STRUCT_MAX], after[GUEST_PCP_STRUCT_MAX];
 } PcpWalk;
+
+/*
+ * Spend @entries list entries of the budget, and look at the clock every
+ * CLOCK_STEPS calls; false once either has run out.
+ */
+static bool budget_spend(PcpWalk *w, uint64_t entries)
+{
+    if (w->exhausted) {
+        return false;
+    }
+    if (entries > w->lim->max_entries - w->st->budget_entries_used) {
+        w->exhausted = "the per-CPU walk ran out of its budget of list "
+                       "entries: the guest's lists are larger than its RAM "
+                       "allows";
+        return false;
+    }
+    w->st->budget_entries_used += entries;
+    if (++w->steps >= CLOCK_STEPS) {
+        w->steps = 0;
+        if (g_get_monotonic_time() > w->deadline) {
+            w->exhausted = "the per-CPU walk ran out of its time budget: "
+                           "the guest has more per-CPU lists or longer ones "
+                           "than its size allows, or the host is overloaded";
+            return false;
+        }
+    }
+    return true;
+}
 
 static uint32_t list_order(const GuestPcpLayout *l, uint32_t index)
 {
@@ -195,6 +259,9 @@ static GuestPcpDrop walk_list(PcpWalk *w, const PcpZone *zone,
 
         if (++entries > count) {
             return GUEST_PCP_DROP_TOO_LONG;
+        }
+        if (!budget_spend(w, 1)) {
+            return GUEST_PCP_DROP_UNSTABLE;     /* the caller stops */
         }
         if (cur == LIST_POISON1 || cur == LIST_POISON2) {
             return GUEST_PCP_DROP_POISON;
@@ -252,27 +319,32 @@ static void mark_block(uint64_t *bitmap, uint64_t nr_pfns,
     }
 }
 
-/* Walk one CPU's lists of @zone until they hold still; mark what passed. */
+/*
+ * Walk the lists of the struct per_cpu_pages at @pcp_va until they hold
+ * still, and mark what passed; nothing once the budget has run out.
+ */
 static void walk_cpu(PcpWalk *w, const PcpZone *zone, uint64_t pcp_va,
                      const GuestRamRange *ranges, size_t nranges,
-                     uint64_t *bitmap, uint64_t nr_pfns, GuestPcpStats *st)
+                     uint64_t *bitmap, uint64_t nr_pfns)
 {
     const GuestPcpLayout *l = &w->pv->layout;
-    const size_t copy = l->pcp_lists +
-                        (size_t)l->pcp_nr_lists * l->pcp_list_size;
-    GuestPcpDrop verdict[64];
+    GuestPcpStats *st = w->st;
+    GuestPcpDrop verdict[GUEST_PCP_MAX_NR_LISTS];
     uint64_t pages = 0;
     uint32_t dropped = 0, nonempty = 0;
 
     for (int try = 0; try < GUEST_PCP_TRIES; try++) {
         int32_t count;
 
+        if (!budget_spend(w, 0)) {
+            return;
+        }
         if (try) {
             st->retries++;
         }
         g_array_set_size(w->blocks, 0);
         pages = dropped = nonempty = 0;
-        if (!read_kva(&w->view->pt, pcp_va, w->before, copy)) {
+        if (!read_kva(&w->view->pt, pcp_va, w->before, w->copy)) {
             st->lists_dropped += l->pcp_nr_lists;
             st->dropped[GUEST_PCP_DROP_NOT_A_PAGE] += l->pcp_nr_lists;
             return;
@@ -286,6 +358,9 @@ static void walk_cpu(PcpWalk *w, const PcpZone *zone, uint64_t pcp_va,
                                (uint64_t)i * l->pcp_list_size) !=
                         pcp_va + l->pcp_lists + (uint64_t)i * l->pcp_list_size;
             verdict[i] = walk_list(w, zone, pcp_va, i, count, &list_pages);
+            if (w->exhausted) {
+                return;
+            }
             if (verdict[i] != GUEST_PCP_DROP__MAX) {
                 g_array_set_size(w->blocks, mark);
                 dropped++;
@@ -293,8 +368,8 @@ static void walk_cpu(PcpWalk *w, const PcpZone *zone, uint64_t pcp_va,
                 pages += list_pages;
             }
         }
-        if (!read_kva(&w->view->pt, pcp_va, w->after, copy) ||
-            memcmp(w->before, w->after, copy) ||
+        if (!read_kva(&w->view->pt, pcp_va, w->after, w->copy) ||
+            memcmp(w->before, w->after, w->copy) ||
             (!dropped && pages != (uint64_t)MAX(count, 0))) {
             continue;           /* the lists moved under us */
         }
@@ -338,94 +413,287 @@ static bool read_zone(const GuestKernelView *view, const GuestPcpLayout *l,
     return true;
 }
 
-bool guest_pcp_scan(const GuestKernelView *view, const GuestPcpView *pv,
-                    const GuestRamRange *ranges, size_t nranges,
-                    uint64_t *bitmap, uint64_t nr_pfns,
-                    GuestPcpStats *stats, const char **why)
+/* Add @key to the set of uint64_t @set; false if it was in already. */
+static bool set_add(GHashTable *set, uint64_t key)
 {
-    const GuestPcpLayout *l = &pv->layout;
-    g_autofree uint64_t *possible = NULL;
-    g_autofree uint64_t *offsets = NULL;
-    g_autofree uint64_t *nodes = NULL;
-    uint32_t nr_cpus = 0, nr_nodes = 1;
-    GArray *zones;
-    PcpWalk w = {
-        .view = view, .pv = pv, .pages = { .pt = &view->pt },
-    };
+    uint64_t *k;
 
-    memset(stats, 0, sizeof(*stats));
-    *why = NULL;
-    if (l->pcp_lists + (uint64_t)l->pcp_nr_lists * l->pcp_list_size >
-        PCP_COPY_MAX || l->pcp_nr_lists > 64) {
-        *why = "struct per_cpu_pages is larger than expected";
+    if (g_hash_table_contains(set, &key)) {
         return false;
     }
+    k = g_new(uint64_t, 1);
+    *k = key;
+    g_hash_table_add(set, k);
+    return true;
+}
+
+/* A set of (or map from) uint64_t keys */
+static GHashTable *set_new(void)
+{
+    return g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+}
+
+static gint cmp_u64(gconstpointer a, gconstpointer b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * The __per_cpu_offset of each possible CPU, sorted, each value once,
+ * into @offsets; the possible CPUs counted in st->cpus.
+ */
+static bool read_cpus(const GuestKernelView *view, const GuestPcpView *pv,
+                      uint32_t max_cpus, GArray *offsets, GuestPcpStats *st,
+                      const char **why)
+{
+    g_autofree uint64_t *possible = NULL;
+    g_autofree uint64_t *all = NULL;
+    uint32_t nr_cpus = 0;
+    guint n = 0;
+
     if (!read_kva(&view->pt, pv->nr_cpu_ids, &nr_cpus, sizeof(nr_cpus)) ||
         nr_cpus == 0 || nr_cpus > GUEST_PCP_MAX_CPUS) {
         *why = "the guest's nr_cpu_ids is unreadable or absurd";
         return false;
     }
+    if (nr_cpus > max_cpus) {
+        *why = "the guest's nr_cpu_ids exceeds the CPUs this VM can have";
+        return false;
+    }
     possible = g_new0(uint64_t, ((nr_cpus + 63) / 64));
-    offsets = g_new0(uint64_t, nr_cpus);
+    all = g_new0(uint64_t, nr_cpus);
     if (!read_kva(&view->pt, pv->cpu_possible_mask, possible,
                   ((nr_cpus + 63) / 64) * 8) ||
-        !read_kva(&view->pt, pv->per_cpu_offset, offsets, nr_cpus * 8ULL)) {
+        !read_kva(&view->pt, pv->per_cpu_offset, all, nr_cpus * 8ULL)) {
         *why = "the guest's possible-CPU mask or per-CPU offsets are not "
                "mapped";
         return false;
     }
-    if (pv->node_data) {
-        if (!read_kva(&view->pt, pv->nr_node_ids, &nr_nodes,
-                      sizeof(nr_nodes)) ||
-            nr_nodes == 0 || nr_nodes > GUEST_PCP_MAX_NODES) {
-            *why = "the guest's nr_node_ids is unreadable or absurd";
-            return false;
+    for (uint32_t cpu = 0; cpu < nr_cpus; cpu++) {
+        if (possible[cpu / 64] >> (cpu % 64) & 1) {
+            st->cpus++;
+            g_array_append_val(offsets, all[cpu]);
         }
-        nodes = g_new0(uint64_t, nr_nodes);
-        if (!read_kva(&view->pt, pv->node_data, nodes, nr_nodes * 8ULL)) {
-            *why = "the guest's node_data is not mapped";
-            return false;
+    }
+    g_array_sort(offsets, cmp_u64);
+    for (guint i = 0; i < offsets->len; i++) {
+        uint64_t off = g_array_index(offsets, uint64_t, i);
+
+        if (!n || off != g_array_index(offsets, uint64_t, n - 1)) {
+            g_array_index(offsets, uint64_t, n++) = off;
         }
-    } else {
+    }
+    g_array_set_size(offsets, n);
+    return true;
+}
+
+/* node_data[] (nr_node_ids of it), or contig_page_data; NULL if unread. */
+static uint64_t *read_nodes(const GuestKernelView *view,
+                            const GuestPcpView *pv, uint32_t max_nodes,
+                            uint32_t *nr_nodes, const char **why)
+{
+    uint64_t *nodes;
+
+    *nr_nodes = 1;
+    if (!pv->node_data) {
         nodes = g_new0(uint64_t, 1);
         nodes[0] = pv->contig_page_data;
+        return nodes;
     }
-    for (uint32_t cpu = 0; cpu < nr_cpus; cpu++) {
-        stats->cpus += possible[cpu / 64] >> (cpu % 64) & 1;
+    if (!read_kva(&view->pt, pv->nr_node_ids, nr_nodes, sizeof(*nr_nodes)) ||
+        *nr_nodes == 0 || *nr_nodes > GUEST_PCP_MAX_NODES) {
+        *why = "the guest's nr_node_ids is unreadable or absurd";
+        return NULL;
     }
-    /* All zones first, so that a table that cannot be read marks nothing */
-    zones = g_array_new(false, false, sizeof(PcpZone));
+    if (*nr_nodes > max_nodes) {
+        *why = "the guest's nr_node_ids exceeds the NUMA nodes this VM has";
+        return NULL;
+    }
+    nodes = g_new0(uint64_t, *nr_nodes);
+    if (!read_kva(&view->pt, pv->node_data, nodes, *nr_nodes * 8ULL)) {
+        *why = "the guest's node_data is not mapped";
+        g_free(nodes);
+        return NULL;
+    }
+    return nodes;
+}
+
+/*
+ * The populated zones of @nodes into @zones, each pageset once: st->zones
+ * counts them all, *@aliased those left out for a node or a pageset
+ * already in.  Every zone is read before any list, so that a table that
+ * cannot be read marks nothing.
+ */
+static bool read_zones(const GuestKernelView *view, const GuestPcpLayout *l,
+                       const uint64_t *nodes, uint32_t nr_nodes,
+                       GArray *zones, uint32_t *aliased, GuestPcpStats *st,
+                       const char **why)
+{
+    g_autoptr(GHashTable) pgdats = set_new();   /* -> populated zones */
+    g_autoptr(GHashTable) pagesets = set_new();
+
     for (uint32_t nid = 0; nid < nr_nodes; nid++) {
-        for (uint32_t zi = 0; nodes[nid] && zi < l->pgdat_nr_zones; zi++) {
+        uint64_t *key;
+        gpointer populated;
+        uint32_t n = 0;
+
+        if (!nodes[nid]) {
+            continue;
+        }
+        if (g_hash_table_lookup_extended(pgdats, &nodes[nid], NULL,
+                                         &populated)) {
+            st->zones += GPOINTER_TO_UINT(populated);
+            *aliased += GPOINTER_TO_UINT(populated);
+            continue;
+        }
+        for (uint32_t zi = 0; zi < l->pgdat_nr_zones; zi++) {
             uint64_t zone_va = nodes[nid] + l->pgdat_node_zones +
                                (uint64_t)zi * l->zone_size;
             PcpZone zone;
             bool readable;
 
             if (read_zone(view, l, zone_va, &zone, &readable)) {
-                g_array_append_val(zones, zone);
+                n++;
+                if (set_add(pagesets, zone.pageset)) {
+                    g_array_append_val(zones, zone);
+                } else {
+                    (*aliased)++;
+                }
             } else if (!readable) {
                 *why = "a zone of the guest's node_data is not mapped";
-                g_array_free(zones, true);
                 return false;
             }
         }
+        st->zones += n;
+        key = g_new(uint64_t, 1);
+        *key = nodes[nid];
+        g_hash_table_insert(pgdats, key, GUINT_TO_POINTER(n));
     }
-    stats->zones = zones->len;
-    w.blocks = g_array_new(false, false, sizeof(PcpBlock));
+    return true;
+}
+
+/* The layout checks of guest-btf.c, and lists as list_order() reads them */
+static bool layout_ok(const GuestPcpLayout *l, const char **why)
+{
+    uint32_t low = l->migrate_pcptypes * (GUEST_PCP_COSTLY_ORDER + 1);
+
+    if (!guest_pcp_layout_check(l, why)) {
+        return false;
+    }
+    if (l->pcp_nr_lists != l->migrate_pcptypes &&
+        (l->pcp_nr_lists < low ||
+         l->pcp_nr_lists > low + GUEST_PCP_MAX_THP_LISTS)) {
+        *why = "the per-CPU lists are not laid out by order and migrate type "
+               "as this reader knows";
+        return false;
+    }
+    return true;
+}
+
+void guest_pcp_limits_init(GuestPcpLimits *lim, uint64_t ram_pages,
+                           uint32_t max_cpus, uint32_t max_nodes)
+{
+    lim->max_cpus = max_cpus ? MIN(max_cpus, GUEST_PCP_MAX_CPUS)
+                             : GUEST_PCP_MAX_CPUS;
+    lim->max_nodes = max_nodes ? MIN(max_nodes, GUEST_PCP_MAX_NODES)
+                               : GUEST_PCP_MAX_NODES;
+    /* one pass over RAM's pages, and the entry each list may fail on */
+    lim->max_entries = ram_pages + (uint64_t)GUEST_PCP_TRIES * lim->max_cpus *
+                       lim->max_nodes * GUEST_PCP_MAX_NR_ZONES *
+                       GUEST_PCP_MAX_NR_LISTS;
+    lim->max_us = GUEST_PCP_MAX_US;
+}
+
+/* Every distinct struct per_cpu_pages of @zones and @offsets, once. */
+static void walk_all(PcpWalk *w, const GArray *zones, const GArray *offsets,
+                     const GuestRamRange *ranges, size_t nranges,
+                     uint64_t *bitmap, uint64_t nr_pfns)
+{
     for (guint zi = 0; zi < zones->len; zi++) {
         const PcpZone *zone = &g_array_index(zones, PcpZone, zi);
 
-        for (uint32_t cpu = 0; cpu < nr_cpus; cpu++) {
-            if (possible[cpu / 64] >> (cpu % 64) & 1) {
-                walk_cpu(&w, zone, zone->pageset + offsets[cpu], ranges,
-                         nranges, bitmap, nr_pfns, stats);
+        for (guint oi = 0; oi < offsets->len; oi++) {
+            uint64_t pcp_va = zone->pageset +
+                              g_array_index(offsets, uint64_t, oi);
+
+            if (!budget_spend(w, 0)) {
+                return;
             }
+            if (!set_add(w->walked, pcp_va)) {
+                w->st->lists_aliased += w->pv->layout.pcp_nr_lists;
+                continue;
+            }
+            walk_cpu(w, zone, pcp_va, ranges, nranges, bitmap, nr_pfns);
         }
     }
-    g_array_free(w.blocks, true);
-    g_array_free(zones, true);
+}
+
+static bool scan(PcpWalk *w, const GuestRamRange *ranges, size_t nranges,
+                 uint64_t *bitmap, uint64_t nr_pfns, const char **why)
+{
+    const GuestPcpLayout *l = &w->pv->layout;
+    const GuestPcpLimits *lim = w->lim;
+    g_autoptr(GArray) offsets = g_array_new(false, false, sizeof(uint64_t));
+    g_autoptr(GArray) zones = g_array_new(false, false, sizeof(PcpZone));
+    g_autofree uint64_t *nodes = NULL;
+    uint32_t nr_nodes, aliased_zones = 0;
+
+    if (!layout_ok(l, why)) {
+        return false;
+    }
+    w->copy = MAX(l->pcp_count + 4,
+                  l->pcp_lists + l->pcp_nr_lists * l->pcp_list_size);
+    if (!read_cpus(w->view, w->pv, lim->max_cpus ?: GUEST_PCP_MAX_CPUS,
+                   offsets, w->st, why) ||
+        !(nodes = read_nodes(w->view, w->pv,
+                             lim->max_nodes ?: GUEST_PCP_MAX_NODES,
+                             &nr_nodes, why)) ||
+        !read_zones(w->view, l, nodes, nr_nodes, zones, &aliased_zones, w->st,
+                    why)) {
+        return false;
+    }
+    w->st->lists_aliased = ((uint64_t)aliased_zones * w->st->cpus +
+                            (uint64_t)zones->len *
+                            (w->st->cpus - offsets->len)) * l->pcp_nr_lists;
+    w->blocks = g_array_new(false, false, sizeof(PcpBlock));
+    w->walked = set_new();
+    walk_all(w, zones, offsets, ranges, nranges, bitmap, nr_pfns);
+    g_array_free(w->blocks, true);
+    g_hash_table_destroy(w->walked);
+    if (w->exhausted) {
+        w->st->budget_exhausted = true;
+        *why = w->exhausted;
+        return false;
+    }
     return true;
+}
+
+bool guest_pcp_scan(const GuestKernelView *view, const GuestPcpView *pv,
+                    const GuestPcpLimits *limits,
+                    const GuestRamRange *ranges, size_t nranges,
+                    uint64_t *bitmap, uint64_t nr_pfns,
+                    GuestPcpStats *stats, const char **why)
+{
+    const gint64 start = g_get_monotonic_time();
+    GuestPcpLimits defaults;
+    PcpWalk w = {
+        .view = view, .pv = pv, .lim = limits, .st = stats,
+        .pages = { .pt = &view->pt },
+    };
+    bool ok;
+
+    memset(stats, 0, sizeof(*stats));
+    *why = NULL;
+    if (!limits) {
+        guest_pcp_limits_init(&defaults, nr_pfns, 0, 0);
+        w.lim = &defaults;
+    }
+    w.deadline = start + MIN(w.lim->max_us, (uint64_t)G_MAXINT64 - start);
+    ok = scan(&w, ranges, nranges, bitmap, nr_pfns, why);
+    stats->scan_us = g_get_monotonic_time() - start;
+    return ok;
 }
 
 bool guest_pcp_view_init(GuestPcpView *pv, const GuestKernelView *view)
@@ -442,7 +710,6 @@ bool guest_pcp_view_init(GuestPcpView *pv, const GuestKernelView *view)
     bool found[S_COUNT];
     g_autofree void *btf = NULL;
     GuestKallsyms ks;
-    uint32_t low;
     const char *why;
 
     memset(pv, 0, sizeof(*pv));
@@ -477,15 +744,8 @@ bool guest_pcp_view_init(GuestPcpView *pv, const GuestKernelView *view)
         return false;
     }
     if (!guest_btf_pcp_layout(btf, pv->btf_bytes, &view->info, &pv->layout,
-                              &pv->btf_reason)) {
-        return false;
-    }
-    low = pv->layout.migrate_pcptypes * (GUEST_PCP_COSTLY_ORDER + 1);
-    if (pv->layout.pcp_nr_lists != pv->layout.migrate_pcptypes &&
-        (pv->layout.pcp_nr_lists < low ||
-         pv->layout.pcp_nr_lists > low + GUEST_PCP_MAX_THP_LISTS)) {
-        pv->btf_reason = "the per-CPU lists are not laid out by order and "
-                         "migrate type as this reader knows";
+                              &pv->btf_reason) ||
+        !layout_ok(&pv->layout, &pv->btf_reason)) {
         return false;
     }
     if (!found[S_PER_CPU_OFFSET] || !found[S_CPU_POSSIBLE_MASK] ||

@@ -6,8 +6,10 @@ make-seeds.py DIR: for fuzz-guest-freepages, small synthetic guests
 array with a few free buddy blocks, so the fuzzer starts from a guest the
 parser and the scan accept and mutates from there.
 
-make-seeds.py DIR pcp: for fuzz-pcp, a guest with per-CPU lists of every
-kind (see tests/fuzz/fuzz-pcp.c).
+make-seeds.py DIR pcp: for fuzz-pcp, a header, the BTF of a Debian
+6.12-like kernel and a guest with per-CPU lists of every kind; and the
+same guest with every CPU's and node's lists aliased (see
+tests/fuzz/fuzz-pcp.c).
 
 make-seeds.py DIR kallsyms: for fuzz-kallsyms, a 56-byte header of table
 addresses and a small kernel image holding a valid kallsyms table in both
@@ -179,11 +181,91 @@ def kallsyms_seed(absolute_percpu):
     return header + bytes(ram)
 
 
-def pcp_seed():
-    """For fuzz-pcp: what the harness copies to guest-physical 0x8000 on:
-    two CPUs, one node whose zone 1 holds all 512 pfns, and per-CPU lists
-    of order 0, order 1 and THP blocks, linked as the kernel links them
-    (see tests/fuzz/fuzz-pcp.c for the fixed places)."""
+class Btf:
+    """A BTF blob as the kernel's .BTF section holds it (little-endian,
+    version 1): the types in order, ids from 1, then the strings."""
+    INT, PTR, ARRAY, STRUCT, UNION, ENUM = 1, 2, 3, 4, 5, 6
+
+    def __init__(self):
+        self.types, self.strings = [], bytearray(b"\0")
+
+    def name(self, s):
+        if not s:
+            return 0
+        self.strings += s.encode() + b"\0"
+        return len(self.strings) - len(s) - 1
+
+    def add(self, kind, name, vlen, size_or_type, tail=b""):
+        self.types.append(struct.pack("<III", self.name(name),
+                                      kind << 24 | vlen, size_or_type) + tail)
+        return len(self.types)
+
+    def int(self, name, size):
+        return self.add(self.INT, name, 0, size,
+                        struct.pack("<I", 1 << 24 | size * 8))  # signed
+
+    def array(self, elem, index, nelems):
+        return self.add(self.ARRAY, None, 0, 0,
+                        struct.pack("<III", elem, index, nelems))
+
+    def struct(self, name, size, members, kind=STRUCT):
+        """members: (name, type id, byte offset)"""
+        tail = b"".join(struct.pack("<III", self.name(n), t, off * 8)
+                        for n, t, off in members)
+        return self.add(kind, name, len(members), size, tail)
+
+    def enum(self, name, values):
+        tail = b"".join(struct.pack("<Ii", self.name(n), v) for n, v in values)
+        return self.add(self.ENUM, name, len(values), 4, tail)
+
+    def raw(self):
+        types = b"".join(self.types)
+        return struct.pack("<HBBIIIII", 0xeb9f, 1, 0, 24, 0, len(types),
+                           len(types), len(self.strings)) + types + \
+            bytes(self.strings)
+
+
+def btf_612():
+    """The structs the walk reads, as Debian's 6.12 lays them out (what
+    tests/unit/fake-btf.h builds with libbpf for the unit tests)."""
+    b = Btf()
+    int_t, long_t = b.int("int", 4), b.int("long", 8)
+    list_t = b.struct("list_head", 16, [("next", long_t, 0),
+                                        ("prev", long_t, 8)])
+    atomic_t = b.struct("atomic_t", 4, [("counter", int_t, 0)])
+    lru = b.struct(None, 16, [("lru", list_t, 0)])
+    pcp_list = b.struct(None, 16, [("pcp_list", list_t, 0)])
+    union = b.struct(None, 16, [(None, lru, 0), (None, pcp_list, 0)],
+                     Btf.UNION)
+    b.struct("page", 64, [("flags", long_t, 0), (None, union, 8),
+                          ("_mapcount", atomic_t, 48),
+                          ("_refcount", atomic_t, 52)])
+    lists = b.array(list_t, int_t, 14)
+    pcp = b.struct("per_cpu_pages", 256, [("count", int_t, 0),
+                                          ("lists", lists, 32)])
+    pcp_ptr = b.add(Btf.PTR, None, 0, pcp)
+    area = b.array(long_t, int_t, 11 * 13)
+    zone = b.struct("zone", 1536, [("per_cpu_pageset", pcp_ptr, 112),
+                                   ("zone_start_pfn", long_t, 152),
+                                   ("spanned_pages", long_t, 160),
+                                   ("present_pages", long_t, 168),
+                                   ("free_area", area, 256)])
+    zones = b.array(zone, int_t, 5)
+    b.struct("pglist_data", 5 * 1536 + 64, [("node_zones", zones, 0)])
+    b.enum("migratetype", [("MIGRATE_UNMOVABLE", 0), ("MIGRATE_MOVABLE", 1),
+                           ("MIGRATE_RECLAIMABLE", 2),
+                           ("MIGRATE_PCPTYPES", 3)])
+    return b.raw()
+
+
+def pcp_seed(aliased=False):
+    """For fuzz-pcp: the header (BTF length, SIZE(page) 64,
+    OFFSET(page._mapcount) 48, default limits), the BTF, and what the
+    harness copies to guest-physical 0x8000 on: two CPUs, one node whose
+    zone 1 holds all 512 pfns, and per-CPU lists of order 0, order 1 and
+    THP blocks, linked as the kernel links them (see tests/fuzz/fuzz-pcp.c
+    for the fixed places).  @aliased: eight CPUs all at CPU 0's offset and
+    eight nodes all naming the one pg_data_t."""
     data_gpa, kva = 0x8000, lambda gpa: 0xffffffff80000000 + gpa
     vmemmap_gpa, pgdat, pcpu, pageset = 0x10000, 0x9000, 0xb000, 0x100
     ram = bytearray(0x18000)
@@ -197,12 +279,15 @@ def pcp_seed():
     def rd(gpa):
         return struct.unpack_from("<Q", ram, gpa)[0]
 
-    u32(data_gpa, 2)                        # nr_cpu_ids
-    u64(data_gpa + 0x8, 0b11)               # __cpu_possible_mask
-    for cpu in range(2):
-        u64(data_gpa + 0x10 + 8 * cpu, kva(pcpu + 0x400 * cpu) - pageset)
-    u32(data_gpa + 0x50, 1)                 # nr_node_ids
-    u64(data_gpa + 0x58, kva(pgdat))        # node_data[0]
+    cpus, nodes = (8, 8) if aliased else (2, 1)
+    u32(data_gpa, cpus)                     # nr_cpu_ids
+    u64(data_gpa + 0x8, (1 << cpus) - 1)    # __cpu_possible_mask
+    for cpu in range(cpus):
+        u64(data_gpa + 0x10 + 8 * cpu,
+            kva(pcpu + 0x400 * (0 if aliased else cpu)) - pageset)
+    u32(data_gpa + 0x50, nodes)             # nr_node_ids
+    for node in range(nodes):
+        u64(data_gpa + 0x58 + 8 * node, kva(pgdat))     # node_data[]
     for z in range(3):
         zone = pgdat + 1536 * z
         u64(zone + 112, pageset)
@@ -234,15 +319,18 @@ def pcp_seed():
     append(0, 3, 200, 2)
     append(0, 12, 0, 512)
     append(1, 1, 300, 1)
-    return bytes(ram[data_gpa:])
+    btf = btf_612()
+    header = struct.pack("<6H", len(btf), 64, 48, 0, 0, 0)
+    return header + btf + bytes(ram[data_gpa:])
 
 
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     if sys.argv[2:] == ["pcp"]:
-        with open(os.path.join(out, "seed-lists"), "wb") as f:
-            f.write(pcp_seed())
+        for name, aliased in (("lists", False), ("aliased", True)):
+            with open(os.path.join(out, f"seed-{name}"), "wb") as f:
+                f.write(pcp_seed(aliased))
         return
     if sys.argv[2:] == ["kallsyms"]:
         for absolute in (True, False):

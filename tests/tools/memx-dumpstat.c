@@ -188,8 +188,8 @@ int main(int argc, char **argv)
         pcp_reason = "left out (--buddy-only)";
     } else if (!guest_pcp_view_init(&pv, &view)) {
         pcp_reason = pv.kallsyms_reason ? pv.kallsyms_reason : pv.btf_reason;
-    } else if (!guest_pcp_scan(&view, &pv, d.ram, d.nram, bitmap, nr_pfns,
-                               &pcp, &why)) {
+    } else if (!guest_pcp_scan(&view, &pv, NULL, d.ram, d.nram, bitmap,
+                               nr_pfns, &pcp, &why)) {
         pcp_reason = why;
     }
     scan_ms = (g_get_monotonic_time() - t0) / 1000.0;

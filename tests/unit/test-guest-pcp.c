@@ -5,12 +5,18 @@
  * out as Debian's 6.12 (order = index / 3 below 12, THP above), entries
  * linked through page.pcp_list.  Every corruption a hostile or racing
  * guest can produce must drop just its list, with the reason counted;
- * tables that cannot be read fail the walk with nothing marked.
+ * tables that cannot be read fail the walk with nothing marked.  And the
+ * walk's cost: layouts reaching outside their structs are refused, CPUs
+ * and nodes aliasing one another cost one walk, more CPUs or nodes than
+ * the VM has are refused, and the budget stops lists longer than it.
  *
  * Copyright (c) 2026 qemu-memx developers
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
+#include <bpf/libbpf.h>
+
+#include "fake-btf.h"
 #include "fake-guest.h"
 #include "memdedup/introspect/guest-pcp.h"
 
@@ -32,7 +38,8 @@ static const GuestPcpLayout layout_612 = {
     .zone_per_cpu_pageset = 112, .zone_start_pfn = 152,
     .zone_spanned_pages = 160, .zone_present_pages = 168,
     .pgdat_node_zones = 0, .pgdat_nr_zones = 3,
-    .pcp_count = 0, .pcp_lists = 32, .pcp_nr_lists = 14, .pcp_list_size = 16,
+    .pcp_size = 256, .pcp_count = 0, .pcp_lists = 32, .pcp_nr_lists = 14,
+    .pcp_list_size = 16,
     .page_size = 64, .page_pcp_list = 8, .page_lru = 8, .page_refcount = 52,
     .page_mapcount = 48, .migrate_pcptypes = 3,
 };
@@ -161,11 +168,34 @@ static void pcp_guest_free(PcpGuest *t)
     g_free(t->g.ram);
 }
 
+/*
+ * The default limits for the fake guest's RAM, but time enough that a
+ * busy test machine never runs a scan out of it.
+ */
+static GuestPcpLimits test_limits(void)
+{
+    GuestPcpLimits lim;
+
+    guest_pcp_limits_init(&lim, NR_PFNS, 0, 0);
+    lim.max_us = 60 * G_USEC_PER_SEC;
+    return lim;
+}
+
+static bool walk_limited(PcpGuest *t, const GuestPcpLimits *lim,
+                         const GuestRamRange *ranges, size_t n, uint64_t *bm,
+                         GuestPcpStats *st, const char **why)
+{
+    memset(bm, 0, NR_PFNS / 8);
+    return guest_pcp_scan(&t->view, &t->pv, lim, ranges, n, bm, NR_PFNS, st,
+                          why);
+}
+
 static bool walk(PcpGuest *t, const GuestRamRange *ranges, size_t n,
                  uint64_t *bm, GuestPcpStats *st, const char **why)
 {
-    memset(bm, 0, NR_PFNS / 8);
-    return guest_pcp_scan(&t->view, &t->pv, ranges, n, bm, NR_PFNS, st, why);
+    GuestPcpLimits lim = test_limits();
+
+    return walk_limited(t, &lim, ranges, n, bm, st, why);
 }
 
 static const GuestRamRange all_ram[] = { { 0, RAM_SIZE } };
@@ -211,6 +241,9 @@ static void test_walk(void)
     g_assert_cmpuint(st.lists_walked, ==, 2 * 2 * 14);
     g_assert_cmpuint(st.lists_dropped, ==, 0);
     g_assert_cmpuint(st.retries, ==, 0);
+    g_assert_cmpuint(st.lists_aliased, ==, 0);
+    g_assert_cmpuint(st.budget_entries_used, ==, 8);
+    g_assert_false(st.budget_exhausted);
     g_assert_cmpuint(bits_set(bm), ==, st.pages);
     g_assert_true(is_set(bm, 100) && is_set(bm, 101) && is_set(bm, 200));
     g_assert_true(is_set(bm, 302) && is_set(bm, 303) && !is_set(bm, 304));
@@ -420,12 +453,254 @@ static void test_unreadable_tables(void)
     }
 }
 
+/* Set in @l every member that is not 0 in @patch (all are uint32_t). */
+static void patch_layout(GuestPcpLayout *l, const GuestPcpLayout *patch)
+{
+    uint32_t m[sizeof(*l) / 4], p[sizeof(*l) / 4];
+
+    G_STATIC_ASSERT(sizeof(*l) % 4 == 0);
+    memcpy(m, l, sizeof(m));
+    memcpy(p, patch, sizeof(p));
+    for (size_t i = 0; i < G_N_ELEMENTS(m); i++) {
+        m[i] = p[i] ? p[i] : m[i];
+    }
+    memcpy(l, m, sizeof(m));
+}
+
+/*
+ * Layouts whose offsets or sizes point outside the structs the walk
+ * copies or reads (struct per_cpu_pages of 512 MiB with count at its end
+ * crashed the walk once): the scan refuses each before reading a list.
+ */
+static void test_layout_out_of_bounds(void)
+{
+    g_autofree uint64_t *bm = g_new0(uint64_t, NR_PFNS / 64);
+    static const struct {
+        GuestPcpLayout patch;   /* the members set in it replace 6.12's */
+        const char *why;
+    } cases[] = {
+        { { .pcp_size = 0x20000000, .pcp_count = 0x1ffffff0 },
+          "per_cpu_pages is larger" },
+        { { .pcp_count = 0x1ffffff0 }, "count or lists lie outside" },
+        { { .pcp_count = 254 }, "count or lists lie outside" },
+        { { .pcp_lists = 1024 }, "count or lists lie outside" },
+        { { .pcp_nr_lists = 65 }, "count or lists lie outside" },
+        { { .pcp_list_size = 8 }, "count or lists lie outside" },
+        { { .page_size = 4096 }, "struct page is larger" },
+        { { .page_mapcount = 62 }, "member the walk reads lies outside" },
+        { { .page_pcp_list = 56 }, "member the walk reads lies outside" },
+        { { .zone_size = 0x1000000 }, "struct zone is larger" },
+        { { .zone_per_cpu_pageset = 1530 }, "member the walk reads" },
+        { { .pgdat_nr_zones = 9 }, "node_zones has no zone or more" },
+        { { .migrate_pcptypes = 15 }, "MIGRATE_PCPTYPES" },
+        { { .migrate_pcptypes = 2 }, "laid out by order" },
+    };
+
+    for (size_t c = 0; c < G_N_ELEMENTS(cases); c++) {
+        PcpGuest t;
+        GuestPcpStats st;
+        const char *why = NULL;
+
+        pcp_guest_init(&t);
+        fill_lists(&t);
+        patch_layout(&t.pv.layout, &cases[c].patch);
+        g_assert_false(walk(&t, all_ram, 1, bm, &st, &why));
+        g_test_message("case %zu: %s", c, why);
+        g_assert_nonnull(why);
+        g_assert_nonnull(strstr(why, cases[c].why));
+        g_assert_cmpuint(bits_set(bm), ==, 0);
+        g_assert_cmpuint(st.budget_entries_used, ==, 0);
+        pcp_guest_free(&t);
+    }
+}
+
+/* BTF that declares such a struct per_cpu_pages is refused already. */
+static void test_btf_huge_pcp(void)
+{
+    Shape sh = shape_612;
+    VmcoreInfo info = vmcoreinfo_612();
+    GuestPcpLayout l;
+    const char *why = NULL;
+    g_autofree void *btf = NULL;
+    size_t len;
+
+    sh.pcp_size = 0x20000000;
+    sh.count_off = 0x1ffffff0;
+    btf = build_btf(&sh, &len);
+    g_assert_false(guest_btf_pcp_layout(btf, len, &info, &l, &why));
+    g_assert_nonnull(strstr(why, "per_cpu_pages is larger than 2 KiB"));
+    g_assert_cmpuint(l.pcp_size, ==, 0);
+}
+
+/* Tables of @n u64 at @gpa, each @v. */
+static void fill_u64(PcpGuest *t, uint64_t gpa, uint32_t n, uint64_t v)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        put_u64(t, gpa + i * 8ULL, v);
+    }
+}
+
+/*
+ * nr_cpu_ids 8192 with every CPU's __per_cpu_offset CPU 0's, and 1024
+ * nodes all naming the one pg_data_t: each struct per_cpu_pages is
+ * walked once, the rest counted as aliased (this took minutes once).
+ */
+static void test_aliased(void)
+{
+    const uint64_t cpus = GUEST_PCP_MAX_CPUS, nodes = GUEST_PCP_MAX_NODES;
+    const uint64_t mask = KDATA_GPA + 0x40000, offsets = KDATA_GPA + 0x42000;
+    const uint64_t node_data = KDATA_GPA + 0x60000;
+    const uint64_t cpu0_pages = 1 + 1 + 1 + 2 + 8 + 512;
+    g_autofree uint64_t *bm = g_new0(uint64_t, NR_PFNS / 64);
+    GuestPcpStats st;
+    const char *why = NULL;
+    PcpGuest t;
+
+    pcp_guest_init(&t);
+    fill_lists(&t);
+    put_u32(&t, NR_CPU_IDS_GPA, cpus);
+    fill_u64(&t, mask, cpus / 64, ~0ULL);
+    fill_u64(&t, offsets, cpus, KVA(PCPU_GPA) - 0x1000);
+    put_u32(&t, NR_NODE_IDS_GPA, nodes);
+    fill_u64(&t, node_data, nodes, KVA(PGDAT_GPA));
+    t.pv.cpu_possible_mask = KVA(mask);
+    t.pv.per_cpu_offset = KVA(offsets);
+    t.pv.node_data = KVA(node_data);
+    g_assert_true(walk(&t, all_ram, 1, bm, &st, &why));
+    g_test_message("8192 CPUs x 1024 nodes aliased: %" G_GUINT64_FORMAT
+                   " entries in %" G_GUINT64_FORMAT " us", st.entries,
+                   st.scan_us);
+    g_assert_cmpuint(st.cpus, ==, cpus);
+    g_assert_cmpuint(st.zones, ==, 2 * nodes);
+    g_assert_cmpuint(st.lists_walked, ==, 2 * 14);     /* CPU 0, 2 zones */
+    g_assert_cmpuint(st.lists_dropped, ==, 0);
+    g_assert_cmpuint(st.lists_aliased, ==, cpus * 2 * nodes * 14 - 2 * 14);
+    g_assert_cmpuint(st.entries, ==, 6);
+    g_assert_cmpuint(st.budget_entries_used, ==, 6);
+    g_assert_cmpuint(st.pages, ==, cpu0_pages);
+    g_assert_cmpuint(bits_set(bm), ==, cpu0_pages);
+    pcp_guest_free(&t);
+
+    /* two zones sharing one pageset: the second is not walked */
+    pcp_guest_init(&t);
+    fill_lists(&t);
+    put_u64(&t, PGDAT_GPA + 2 * ZONE_SIZE + 112, PAGESET(1));
+    g_assert_true(walk(&t, all_ram, 1, bm, &st, &why));
+    g_assert_cmpuint(st.zones, ==, 2);
+    g_assert_cmpuint(st.lists_walked, ==, 2 * 14);     /* zone 1, 2 CPUs */
+    g_assert_cmpuint(st.lists_aliased, ==, 2 * 14);
+    g_assert_cmpuint(st.pages, ==, cpu0_pages);
+    pcp_guest_free(&t);
+
+    /*
+     * zone 2's pageset 0x20000 above zone 1's: from CPU 0 it lands on CPU
+     * 2's lists of zone 1, and from CPU 2 on zeros (lists with no count)
+     */
+    pcp_guest_init(&t);
+    fill_lists(&t);
+    put_u64(&t, PGDAT_GPA + 2 * ZONE_SIZE + 112, PAGESET(1) + 0x20000);
+    g_assert_true(walk(&t, all_ram, 1, bm, &st, &why));
+    g_assert_cmpuint(st.lists_walked, ==, 2 * 14);
+    g_assert_cmpuint(st.dropped[GUEST_PCP_DROP_TOO_LONG], ==, 14);
+    g_assert_cmpuint(st.lists_aliased, ==, 14);
+    pcp_guest_free(&t);
+}
+
+/* More CPUs or nodes than the VM has are refused before any walk. */
+static void test_limits_refused(void)
+{
+    g_autofree uint64_t *bm = g_new0(uint64_t, NR_PFNS / 64);
+    GuestPcpLimits lim = test_limits();
+    GuestPcpStats st;
+    const char *why = NULL;
+    PcpGuest t;
+
+    pcp_guest_init(&t);
+    fill_lists(&t);
+    lim.max_cpus = 2;           /* nr_cpu_ids is 3 */
+    g_assert_false(walk_limited(&t, &lim, all_ram, 1, bm, &st, &why));
+    g_assert_cmpstr(why, ==,
+                    "the guest's nr_cpu_ids exceeds the CPUs this VM can have");
+    g_assert_cmpuint(bits_set(bm), ==, 0);
+    lim.max_cpus = 3;
+    g_assert_true(walk_limited(&t, &lim, all_ram, 1, bm, &st, &why));
+    put_u32(&t, NR_NODE_IDS_GPA, 2);
+    put_u64(&t, NODE_DATA_GPA + 8, 0);
+    lim.max_nodes = 1;
+    g_assert_false(walk_limited(&t, &lim, all_ram, 1, bm, &st, &why));
+    g_assert_cmpstr(why, ==,
+                    "the guest's nr_node_ids exceeds the NUMA nodes this VM "
+                    "has");
+    g_assert_cmpuint(bits_set(bm), ==, 0);
+    pcp_guest_free(&t);
+
+    /* what the limits allow by default */
+    guest_pcp_limits_init(&lim, 1000, 4, 0);
+    g_assert_cmpuint(lim.max_cpus, ==, 4);
+    g_assert_cmpuint(lim.max_nodes, ==, GUEST_PCP_MAX_NODES);
+    g_assert_cmpuint(lim.max_entries, ==, 1000 + GUEST_PCP_TRIES * 4 *
+                     GUEST_PCP_MAX_NODES * GUEST_PCP_MAX_NR_ZONES *
+                     GUEST_PCP_MAX_NR_LISTS);
+    g_assert_cmpuint(lim.max_us, ==, GUEST_PCP_MAX_US);
+    guest_pcp_limits_init(&lim, 0, 100000, 1);
+    g_assert_cmpuint(lim.max_cpus, ==, GUEST_PCP_MAX_CPUS);
+}
+
+/*
+ * A list longer than the budget of entries, or of time: the scan stops
+ * there and fails; what CPUs walked before it marked stays marked.
+ */
+static void test_budget(void)
+{
+    g_autofree uint64_t *bm = g_new0(uint64_t, NR_PFNS / 64);
+    const uint64_t cpu0_pages = 1 + 1 + 1 + 2 + 8 + 512;
+    GuestPcpLimits lim = test_limits();
+    GuestPcpStats st;
+    const char *why = NULL;
+    PcpGuest t;
+
+    pcp_guest_init(&t);
+    fill_lists(&t);
+    for (uint64_t pfn = 12000; pfn < 16000; pfn++) {
+        list_append(&t, 2, 2, 1, pfn, 1);
+    }
+    g_assert_true(walk_limited(&t, &lim, all_ram, 1, bm, &st, &why));
+    g_assert_cmpuint(st.entries, ==, 8 + 4000);
+    g_test_message("%" G_GUINT64_FORMAT " entries in %" G_GUINT64_FORMAT
+                   " us", st.entries, st.scan_us);
+
+    lim.max_entries = 1000;
+    g_assert_false(walk_limited(&t, &lim, all_ram, 1, bm, &st, &why));
+    g_assert_nonnull(strstr(why, "ran out of its budget of list entries"));
+    g_assert_true(st.budget_exhausted);
+    g_assert_cmpuint(st.budget_entries_used, ==, lim.max_entries);
+    /* zone 1 of CPUs 0 and 2, then zone 2 of CPU 0, then the long one */
+    g_assert_cmpuint(st.lists_walked, ==, 3 * 14);
+    g_assert_cmpuint(st.pages, ==, cpu0_pages);
+    g_assert_cmpuint(bits_set(bm), ==, cpu0_pages);
+
+    lim = test_limits();
+    lim.max_us = 0;
+    g_assert_false(walk_limited(&t, &lim, all_ram, 1, bm, &st, &why));
+    g_assert_nonnull(strstr(why, "ran out of its time budget"));
+    g_assert_true(st.budget_exhausted);
+    g_assert_cmpuint(st.budget_entries_used, <, 8 + 4000);
+    pcp_guest_free(&t);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    libbpf_set_print(NULL);     /* libbpf's own complaints are expected here */
     g_test_add_func("/guest-pcp/walk", test_walk);
     g_test_add_func("/guest-pcp/corrupt-lists", test_corrupt_lists);
     g_test_add_func("/guest-pcp/too-long", test_too_long);
     g_test_add_func("/guest-pcp/unreadable-tables", test_unreadable_tables);
+    g_test_add_func("/guest-pcp/layout-out-of-bounds",
+                    test_layout_out_of_bounds);
+    g_test_add_func("/guest-pcp/btf-huge-pcp", test_btf_huge_pcp);
+    g_test_add_func("/guest-pcp/aliased", test_aliased);
+    g_test_add_func("/guest-pcp/limits-refused", test_limits_refused);
+    g_test_add_func("/guest-pcp/budget", test_budget);
     return g_test_run();
 }
