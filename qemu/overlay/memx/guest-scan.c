@@ -36,10 +36,9 @@
 #include "system/hostmem.h"
 #include "system/memx-guest-scan.h"
 #include "system/qtest.h"
+#include "hw/boards.h"
 #include "hw/misc/vmcoreinfo.h"
-
-/* vCPUs whose page tables are checked against the note's, at most */
-#define MEMX_MAX_CPU_ROOTS 64
+#include "memx/trace.h"
 
 /* The per-CPU lists' view of the kernel that wrote @note (BQL) */
 static struct {
@@ -168,19 +167,20 @@ void memx_bitmap_zeroed(uint64_t **bitmap, uint64_t *words_held,
 }
 
 /* Whether the vCPUs' top-level tables @roots agree with @scan's note. */
-static bool memx_scan_same_kernel(MemxScan *scan, const uint64_t *roots,
-                                  size_t n)
+static bool memx_scan_same_kernel(MemxScan *scan, const GArray *roots)
 {
     uint64_t vaddrs[] = { scan->info.init_top_pgt, scan->view.vmemmap };
 
-    if (n == 0) {
+    if (roots->len == 0) {
         scan->reason = "no vCPU runs the guest kernel (long mode with paging "
                        "on): it is booting, or kexec'ing";
         return false;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (!guest_pgtable_same_kernel(&scan->view.pt, roots[i], vaddrs,
-                                       ARRAY_SIZE(vaddrs), &scan->reason)) {
+    for (guint i = 0; i < roots->len; i++) {
+        if (!guest_pgtable_same_kernel(&scan->view.pt,
+                                       g_array_index(roots, uint64_t, i),
+                                       vaddrs, ARRAY_SIZE(vaddrs),
+                                       &scan->reason)) {
             return false;
         }
     }
@@ -217,8 +217,7 @@ static bool memx_scan_view(const MemxRamMap *map, MemxScan *scan,
 
 bool memx_scan_prepare(const MemxRamMap *map, MemxScan *scan)
 {
-    uint64_t roots[MEMX_MAX_CPU_ROOTS];
-    size_t nr_roots;
+    g_autoptr(GArray) roots = NULL;
     g_autofree void *note = NULL;
     size_t note_len = 0;
 
@@ -261,10 +260,10 @@ bool memx_scan_prepare(const MemxRamMap *map, MemxScan *scan)
     if (qtest_driver()) {
         return memx_scan_view(map, scan, note, note_len);
     }
-    nr_roots = memx_guest_cpu_roots(roots, ARRAY_SIZE(roots));
-    return memx_scan_same_kernel(scan, roots, nr_roots) &&
+    roots = memx_guest_cpu_roots();
+    return memx_scan_same_kernel(scan, roots) &&
            memx_scan_view(map, scan, note, note_len) &&
-           memx_scan_same_kernel(scan, roots, nr_roots);
+           memx_scan_same_kernel(scan, roots);
 }
 
 void memx_scan_warm(void)
@@ -289,17 +288,35 @@ bool memx_scan_ranges(MemxScan *scan, const GuestRamRange *ranges,
         return false;
     }
     memset(&scan->pcp_stats, 0, sizeof(scan->pcp_stats));
-    if (scan->pcp && !scan->skip_pcp &&
-        !guest_pcp_scan(&scan->view, scan->pcp, ranges, nranges, bitmap,
-                        scan->nr_pfns, &scan->pcp_stats, &why)) {
-        scan->pcp_reason = why;
+    if (scan->pcp && !scan->skip_pcp) {
+        MachineState *ms = MACHINE(qdev_get_machine());
+        GuestPcpLimits limits;
+
+        /*
+         * What the guest claims is checked against what this VM can have,
+         * and the walk's cost against what its RAM can hold.
+         */
+        guest_pcp_limits_init(&limits, scan->ram_bytes >> TARGET_PAGE_BITS,
+                              ms->smp.max_cpus,
+                              MAX(ms->numa_state ? ms->numa_state->num_nodes
+                                                 : 0, 1));
+        if (!guest_pcp_scan(&scan->view, scan->pcp, &limits, ranges, nranges,
+                            bitmap, scan->nr_pfns, &scan->pcp_stats, &why)) {
+            scan->pcp_reason = why;
+            trace_memx_scan_pcp_refused(why);
+        }
+        trace_memx_scan_pcp(scan->pcp_stats.pages, scan->pcp_stats.entries,
+                            scan->pcp_stats.lists_walked,
+                            scan->pcp_stats.lists_dropped,
+                            scan->pcp_stats.lists_aliased,
+                            scan->pcp_stats.scan_us);
     }
     return true;
 }
 
 bool memx_scan_check_live_kernel(MemxScan *scan)
 {
-    uint64_t roots[MEMX_MAX_CPU_ROOTS];
+    g_autoptr(GArray) roots = NULL;
 
     /*
      * Driven by a qtest, the guest is a test program and the kernel's
@@ -309,8 +326,8 @@ bool memx_scan_check_live_kernel(MemxScan *scan)
     if (qtest_driver()) {
         return true;
     }
-    return memx_scan_same_kernel(scan, roots,
-                                 memx_guest_cpu_roots(roots, ARRAY_SIZE(roots)));
+    roots = memx_guest_cpu_roots();
+    return memx_scan_same_kernel(scan, roots);
 }
 
 bool memx_scan_guest(const MemxRamMap *map, MemxScan *scan,
@@ -319,15 +336,19 @@ bool memx_scan_guest(const MemxRamMap *map, MemxScan *scan,
     int64_t t0 = get_clock();
 
     if (!memx_scan_prepare(map, scan)) {
+        trace_memx_scan_refused(scan->reason);
         return false;
     }
     memx_bitmap_zeroed(bitmap, bitmap_words, scan->nr_pfns);
     memset(&scan->stats, 0, sizeof(scan->stats));
     if (!memx_scan_ranges(scan, map->guest, map->n, *bitmap, &scan->stats)) {
+        trace_memx_scan_refused(scan->reason);
         return false;
     }
     scan->bitmap = *bitmap;
     scan->scan_ns = get_clock() - t0;
     scan->reason = NULL;
+    trace_memx_scan_done(scan->ram_bytes, scan->stats.free_pages,
+                         scan->pcp_stats.pages, scan->scan_ns);
     return true;
 }

@@ -54,6 +54,7 @@
 #include "system/hostmem.h"
 #include "system/memx-page-activity.h"
 #include "numa-move.h"
+#include "memx/trace.h"
 
 #ifdef CONFIG_NUMA
 #include <numa.h>
@@ -322,6 +323,7 @@ static int coroutine_fn numa_move_run(Job *job, Error **errp)
                 break;
             }
             moved = move_batch(s, r, units, n, errp);
+            trace_memx_numa_move_batch(r->id, s->node, n, moved);
             if (moved < 0) {
                 ret = -EIO;
                 break;

@@ -83,6 +83,7 @@
 #include "options.h"
 #include "ram.h"
 #include "memx-free-pages.h"
+#include "memx/trace.h"
 
 /* A stretch of a MemxRamRange to scan again and drop from. */
 typedef struct MemxRearmed {
@@ -138,6 +139,13 @@ bool memx_skip_free_pages_caps_check(bool *old_caps, bool *new_caps,
                    "tracking, which background-snapshot does not use");
         return false;
     }
+    if (new_caps[MIGRATION_CAPABILITY_X_COLO]) {
+        error_setg(errp, "Skipping guest-free pages is not supported with "
+                   "x-colo: the secondary loads each checkpoint into RAM "
+                   "that already holds data, where a page not sent would "
+                   "keep its old content");
+        return false;
+    }
     /*
      * Set with -global migration.x-memx-skip-free-pages=on, the
      * capability is checked before any device or RAM exists.  What
@@ -184,6 +192,21 @@ bool memx_skip_free_pages_caps_check(bool *old_caps, bool *new_caps,
         memx_scan_warm();
     }
     return true;
+}
+
+bool memx_skip_free_pages_snapshot_check(Error **errp)
+{
+    if (!migrate_memx_skip_free_pages()) {
+        return true;
+    }
+    trace_memx_free_pages_refused("snapshot");
+    error_setg(errp, "Snapshots cannot skip guest-free pages: loading a "
+               "snapshot overwrites only the pages it holds, so a skipped "
+               "page would keep what the guest wrote after the snapshot");
+    error_append_hint(errp, "Turn the migration capability "
+                      "__org.qemu-memx_skip-free-pages off to save a "
+                      "snapshot.\n");
+    return false;
 }
 
 /* Whether a page of @block that is not sent reads as zero on arrival. */
@@ -325,6 +348,8 @@ out:
     }
     qatomic_set(&memx_skip.reason, reason);
     memx_skip.scan_ns = get_clock() - t0;
+    trace_memx_free_pages_scan(sync, first_pass, memx_skip.pending->len,
+                               memx_skip.scan_ns);
     stat64_add(&mig_stats.memx_free_pages_scan_ns, memx_skip.scan_ns);
     stat64_add(&mig_stats.memx_free_pages_scan_bql_ns, memx_skip.scan_ns);
     if (memx_skip.scan_ns > stat64_get(&mig_stats.memx_free_pages_scan_max_ns)) {
@@ -344,6 +369,9 @@ uint64_t memx_free_pages_drop_scanned(void)
      * set for pages the guest has written since: never apply it.
      */
     if (!memx_skip.pending_sync || memx_skip.pending_sync != sync) {
+        if (memx_skip.pending_sync) {
+            trace_memx_free_pages_drop_stale(memx_skip.pending_sync, sync);
+        }
         return 0;
     }
     memx_skip.pending_sync = 0;
@@ -366,6 +394,8 @@ uint64_t memx_free_pages_drop_scanned(void)
     stat64_add(&mig_stats.memx_free_pages_uniform, skip.kept_uniform);
     stat64_add(&mig_stats.memx_free_pages_scans, 1);
     stat64_add(&mig_stats.memx_free_pages_scan_ns, get_clock() - t0);
+    trace_memx_free_pages_drop(sync, skip.skipped, skip.kept_uniform,
+                               get_clock() - t0);
     return dropped;
 }
 
@@ -478,6 +508,10 @@ static __org_qemu_memx_GuestPcpWalk *memx_pcp_walk_info(const GuestPcpStats *st)
     w->walked = st->lists_walked;
     w->dropped = st->lists_dropped;
     w->retries = st->retries;
+    w->aliased = st->lists_aliased;
+    w->budget_entries = st->budget_entries_used;
+    w->budget_exhausted = st->budget_exhausted;
+    w->time_us = st->scan_us;
     for (int d = 0; d < GUEST_PCP_DROP__MAX; d++) {
         __org_qemu_memx_GuestPcpDrop *drop;
 
@@ -620,11 +654,16 @@ void hmp_info_memx_guest_free_pages(Monitor *mon, const QDict *qdict)
                        info->buddy_pages, info->pcp_pages);
         if (info->pcp_lists) {
             monitor_printf(mon, "per-CPU lists: %" PRIu64 " walked, %" PRIu64
-                           " dropped, %" PRIu64 " retries (%" PRIu32
-                           " CPUs, %" PRIu32 " zones)\n",
+                           " dropped, %" PRIu64 " aliased, %" PRIu64
+                           " retries (%" PRIu32 " CPUs, %" PRIu32 " zones), %"
+                           PRIu64 " entries read in %" PRIu64 " us%s\n",
                            info->pcp_lists->walked, info->pcp_lists->dropped,
-                           info->pcp_lists->retries, info->pcp_lists->cpus,
-                           info->pcp_lists->zones);
+                           info->pcp_lists->aliased, info->pcp_lists->retries,
+                           info->pcp_lists->cpus, info->pcp_lists->zones,
+                           info->pcp_lists->budget_entries,
+                           info->pcp_lists->time_us,
+                           info->pcp_lists->budget_exhausted ?
+                           " (budget exhausted)" : "");
             for (__org_qemu_memx_GuestPcpDropList *d = info->pcp_lists->drops;
                  d; d = d->next) {
                 monitor_printf(mon, "  dropped %" PRIu64 ": %s\n",

@@ -16,6 +16,14 @@
 bool memx_skip_free_pages_caps_check(bool *old_caps, bool *new_caps,
                                      Error **errp);
 
+/*
+ * Skipping relies on the destination's RAM reading zero wherever nothing
+ * arrives, which holds for a fresh incoming QEMU only.  A snapshot
+ * (savevm, snapshot-save) is loaded into RAM that already holds data:
+ * refuse to save one while the capability is on.
+ */
+bool memx_skip_free_pages_snapshot_check(Error **errp);
+
 /* Re-arm dirty tracking for @npages pages of @block from page @start. */
 typedef void MemxRearmDirtyFn(RAMBlock *block, unsigned long start,
                               unsigned long npages);

@@ -40,6 +40,7 @@
 #include "migration-stats.h"
 #include "options.h"
 #include "memx-pattern-page.h"
+#include "memx/trace.h"
 
 bool memx_pattern_pages_caps_check(bool *old_caps, bool *new_caps,
                                    Error **errp)
@@ -112,6 +113,7 @@ void memx_pattern_page_fill(void *page, const uint8_t *value)
     uint64_t pattern;
 
     memcpy(&pattern, value, sizeof(pattern));
+    trace_memx_pattern_page_fill(page, pattern);
     page_fill_pattern(page, qemu_target_page_size(), pattern);
 }
 
@@ -139,6 +141,8 @@ void memx_multifd_send_pattern_detect(MultiFDPages_t *pages)
     pages->memx_pattern_num = pages->normal_num - normal;
     pages->normal_num = normal;
     stat64_add(&mig_stats.memx_pattern_pages, pages->memx_pattern_num);
+    trace_memx_pattern_multifd_send(pages->block->idstr,
+                                    pages->memx_pattern_num, normal);
 }
 
 void memx_multifd_fill_pattern_values(MultiFDPacket_t *packet,
@@ -202,5 +206,9 @@ void memx_multifd_recv_pattern_process(MultiFDRecvParams *p)
         page_fill_pattern(p->host + p->memx_pattern[i], page_size,
                           p->memx_pattern_value[i]);
         ramblock_recv_bitmap_set_offset(p->block, p->memx_pattern[i]);
+    }
+    if (p->memx_pattern_num) {
+        trace_memx_pattern_multifd_recv(p->block->idstr,
+                                        p->memx_pattern_num);
     }
 }

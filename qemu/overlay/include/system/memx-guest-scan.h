@@ -109,11 +109,13 @@ bool memx_scan_guest(const MemxRamMap *map, MemxScan *scan,
 bool memx_scan_check_live_kernel(MemxScan *scan);
 
 /*
- * Fill @roots with the CR3 of up to @max vCPUs that run in long mode with
- * paging on (state synchronized from the accelerator); returns how many.
- * Target-specific (memx/guest-cpu-roots.c); 0 on other targets.
+ * The CR3 of every vCPU that runs in long mode with paging on (state
+ * synchronized from the accelerator), each distinct value once, as a
+ * GArray of uint64_t.  Every vCPU counts: after a kexec from any one of
+ * them the others sit halted in the old kernel's tables.
+ * Target-specific (memx/guest-cpu-roots.c); empty on other targets.
  */
-size_t memx_guest_cpu_roots(uint64_t *roots, size_t max);
+GArray *memx_guest_cpu_roots(void);
 
 /* Make *@bitmap hold @nr_bits zero bits, reallocating when too small. */
 void memx_bitmap_zeroed(uint64_t **bitmap, uint64_t *words_held,

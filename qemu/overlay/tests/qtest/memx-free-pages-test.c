@@ -348,6 +348,62 @@ static void test_skip_free_refusals(void)
     migrate_end(from, to, false);
 }
 
+/*
+ * Snapshots are loaded into RAM that already holds data: a skipped page
+ * would keep what the guest wrote after the snapshot.  savevm and the
+ * snapshot-save job must refuse, naming the capability, before they look
+ * at any disk (there is none here, so anything else would fail later
+ * with another message).
+ */
+static void test_skip_free_snapshot_refused(void)
+{
+    QTestState *qts = qtest_init("-device vmcoreinfo");
+    g_autofree char *out = NULL;
+    QDict *rsp;
+
+    migrate_set_capability(qts, SKIP_CAP, true);
+    out = qtest_hmp(qts, "savevm s1");
+    g_assert_nonnull(strstr(out, "Snapshots cannot skip guest-free pages"));
+
+    qtest_qmp_assert_success(qts, "{ 'execute': 'snapshot-save',"
+                             "  'arguments': { 'job-id': 'snap0',"
+                             "    'tag': 's1', 'vmstate': 'none',"
+                             "    'devices': [] } }");
+    for (;;) {
+        QList *jobs;
+        QDict *job;
+
+        rsp = qtest_qmp(qts, "{ 'execute': 'query-jobs' }");
+        jobs = qdict_get_qlist(rsp, "return");
+        g_assert_false(qlist_empty(jobs));
+        job = qobject_to(QDict, qlist_peek(jobs));
+        if (!strcmp(qdict_get_str(job, "status"), "concluded")) {
+            g_assert_nonnull(strstr(qdict_get_str(job, "error"),
+                                    "Snapshots cannot skip guest-free "
+                                    "pages"));
+            qobject_unref(rsp);
+            break;
+        }
+        qobject_unref(rsp);
+        g_usleep(10 * 1000);
+    }
+
+    /* with the capability off, savevm gets as far as the disks */
+    migrate_set_capability(qts, SKIP_CAP, false);
+    g_free(out);
+    out = qtest_hmp(qts, "savevm s1");
+    g_assert_null(strstr(out, "guest-free pages"));
+
+    /* COLO loads checkpoints into RAM that holds the previous one */
+    migrate_set_capability(qts, SKIP_CAP, true);
+    rsp = qtest_qmp(qts, "{ 'execute': 'migrate-set-capabilities',"
+                    "  'arguments': { 'capabilities': [ {"
+                    "    'capability': 'x-colo', 'state': true } ] } }");
+    g_assert_true(qdict_haskey(rsp, "error"));
+    qobject_unref(rsp);
+    qtest_quit(qts);
+}
+
 /* Where the hostile kallsyms tables are, in the kernel-image mapping */
 #define KSYMS_GPA (100 * MIB)
 #define KSYMS_KVA (KERNEL_MAP + KSYMS_GPA)
@@ -585,6 +641,8 @@ void memx_free_pages_tests_add(const char *tmpfs_dir)
                        test_skip_free_hostile_vmcoreinfo);
     migration_test_add("/migration/memx/skip-free/refusals",
                        test_skip_free_refusals);
+    qtest_add_func("/memx/skip-free/snapshot-refused",
+                   test_skip_free_snapshot_refused);
     qtest_add_func("/memx/skip-free/hostile-kallsyms",
                    test_skip_free_hostile_kallsyms);
     migration_test_add("/migration/memx/skip-free/shared-dimm-hotplug",
