@@ -9,7 +9,7 @@
  *   1. Without pausing anything, read the guest's free pages (struct page
  *      scan, memdedup/introspect/) and keep the slices that hold at least
  *      one granule that is all free.  This only chooses where to look.
- *   2. For each such slice, from a bottom half of the main loop:
+ *   2. For each such slice, from a timer of the main loop:
  *      a. pause all vCPUs;
  *      b. check that the note still describes the running kernel (no
  *         kexec since), and scan that slice's struct pages again: what
@@ -35,13 +35,23 @@
  * 1 ms per GiB, the discard a few microseconds per 2 MiB granule, and the
  * main loop runs between slices.
  *
+ * Slices run from a main-loop timer, never from a bottom half: the main
+ * AioContext's bottom halves also run inside the block layer's nested
+ * polling (loadvm and savevm reading and writing their state,
+ * bdrv_drain_all), in the middle of a command with the guest half
+ * loaded; main_loop_wait() alone runs the main loop's timers.
+ *
  * Refused, with the reason in __org.qemu-memx_query-dedup: while RAM
  * discards are disabled (VFIO and others pin guest RAM), during any
- * migration (outgoing, incoming, postcopy, background snapshot), for a
- * guest whose kernel cannot be introspected, and per RAM block for shared,
- * file-backed or hugetlbfs RAM, whose discarded pages would not read as
- * zero or would free memory the host did not lend us, and for a host
- * mapping not aligned to the granularity.
+ * migration (outgoing, incoming, postcopy, background snapshot), while
+ * the VM state is loaded or saved (loadvm, savevm) or after the guest
+ * migrated away, for a guest whose kernel cannot be introspected, and
+ * per RAM block for shared, file-backed or hugetlbfs RAM, whose discarded
+ * pages would not read as zero or would free memory the host did not
+ * lend us, and for a host mapping not aligned to the granularity.  A
+ * pass in progress ends when the VM stops for one of those run states
+ * or the machine is reset (a snapshot load resets it too, whether the
+ * VM ran or not).
  *
  * Copyright (c) 2026 qemu-memx developers
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -59,6 +69,7 @@
 #include "qapi/visitor.h"
 #include "qobject/qdict.h"
 #include "qom/object_interfaces.h"
+#include "hw/resettable.h"
 #include "monitor/hmp.h"
 #include "monitor/monitor.h"
 #include "migration/misc.h"
@@ -67,9 +78,11 @@
 #include "exec/ramblock.h"
 #include "exec/target_page.h"
 #include "system/cpus.h"
+#include "system/reset.h"
 #include "system/runstate.h"
 #include "system/memx-guest-scan.h"
 #include "memdedup/dedup/dedup-plan.h"
+#include "memx/trace.h"
 
 #define TYPE_MEMX_DEDUP "x-memx-dedup"
 OBJECT_DECLARE_SIMPLE_TYPE(MemxDedup, MEMX_DEDUP)
@@ -96,8 +109,10 @@ struct MemxDedup {
     uint32_t interval_ms;   /* 0: passes only on request */
     uint64_t granularity;   /* bytes, TARGET_PAGE_SIZE or 2 MiB */
     bool completed;
-    QEMUTimer *timer;
-    QEMUBH *bh;
+    QEMUTimer *timer;       /* the next pass, with interval_ms */
+    QEMUTimer *step;        /* the next slice of the pass in progress */
+    VMChangeStateEntry *vm_state_entry;
+    ResettableState reset_state;
 
     /* The pass in progress */
     bool running;
@@ -116,6 +131,7 @@ struct MemxDedup {
     uint64_t passes;
     uint64_t total_given_back;
     int64_t max_pause_ns;
+    uint64_t restore_pauses;    /* must stay 0 */
     int64_t cpu_ns;
     int64_t last_pass_ns;
     int64_t last_pass_cpu_ns;
@@ -143,9 +159,35 @@ static void memx_dedup_add_cpu(MemxDedup *dd, int64_t since)
     dd->last_pass_cpu_ns += spent;
 }
 
+/* Why no pass may run in run state @state, or NULL. */
+static const char *memx_dedup_state_refusal(RunState state)
+{
+    switch (state) {
+    case RUN_STATE_RESTORE_VM:
+        return "a snapshot is being loaded (loadvm)";
+    case RUN_STATE_SAVE_VM:
+        return "the VM state is being saved (savevm, dump-guest-memory)";
+    case RUN_STATE_INMIGRATE:
+        return "an incoming migration is running";
+    case RUN_STATE_FINISH_MIGRATE:
+        return "a migration is completing";
+    case RUN_STATE_POSTMIGRATE:
+        return "the guest has migrated away (postmigrate)";
+    case RUN_STATE_COLO:
+        return "COLO is replicating the guest";
+    default:
+        return NULL;
+    }
+}
+
 /* Why no pass may run now, or NULL. */
 static const char *memx_dedup_refusal(void)
 {
+    const char *why = memx_dedup_state_refusal(runstate_get());
+
+    if (why) {
+        return why;
+    }
     if (ram_block_discard_is_disabled()) {
         return "RAM discards are disabled (a device such as VFIO needs "
                "guest RAM pinned)";
@@ -153,8 +195,7 @@ static const char *memx_dedup_refusal(void)
     if (migration_is_running() || migration_in_bg_snapshot()) {
         return "a migration or background snapshot is running";
     }
-    if (runstate_check(RUN_STATE_INMIGRATE) ||
-        migration_in_incoming_postcopy()) {
+    if (migration_in_incoming_postcopy()) {
         return "an incoming migration is running";
     }
     return NULL;
@@ -192,6 +233,9 @@ static void memx_dedup_finish(MemxDedup *dd, const char *reason)
 {
     int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
 
+    trace_memx_dedup_pass_end(dd->cur.pauses, dd->cur.given_back,
+                              reason ?: "complete");
+    timer_del(dd->step);
     dd->running = false;
     dd->passes++;
     dd->last = dd->cur;
@@ -269,6 +313,12 @@ static const char *memx_dedup_slice(MemxDedup *dd, const MemxDedupSlice *s)
     return NULL;
 }
 
+/* Run the next slice from the main loop itself (see the top of the file). */
+static void memx_dedup_schedule_step(MemxDedup *dd)
+{
+    timer_mod(dd->step, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
+}
+
 static void memx_dedup_step(void *opaque)
 {
     MemxDedup *dd = opaque;
@@ -277,6 +327,9 @@ static void memx_dedup_step(void *opaque)
     const char *why;
     uint64_t resident_before = dd->cur.plan.resident_pages;
 
+    if (!dd->running) {
+        return;
+    }
     if (dd->next_slice >= dd->slices->len) {
         memx_dedup_finish(dd, NULL);
         return;
@@ -289,6 +342,10 @@ static void memx_dedup_step(void *opaque)
     s = &g_array_index(dd->slices, MemxDedupSlice, dd->next_slice++);
     t0 = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     pause_all_vcpus();
+    if (runstate_check(RUN_STATE_RESTORE_VM) ||
+        runstate_check(RUN_STATE_INMIGRATE)) {
+        dd->restore_pauses++;
+    }
     WITH_RCU_READ_LOCK_GUARD() {
         why = memx_dedup_slice(dd, s);
     }
@@ -298,12 +355,15 @@ static void memx_dedup_step(void *opaque)
     dd->cur.max_pause_ns = MAX(dd->cur.max_pause_ns, pause_ns);
     dd->cur.given_back += (dd->cur.plan.resident_pages - resident_before) *
                           TARGET_PAGE_SIZE;
+    trace_memx_dedup_slice(s->start, s->end,
+                           (dd->cur.plan.resident_pages - resident_before) *
+                           TARGET_PAGE_SIZE, pause_ns, why ?: "");
     memx_dedup_add_cpu(dd, cpu0);
     if (why) {
         memx_dedup_finish(dd, why);
         return;
     }
-    qemu_bh_schedule(dd->bh);
+    memx_dedup_schedule_step(dd);
 }
 
 /* Queue the slices of map range @i holding a granule that is all free. */
@@ -379,7 +439,7 @@ static bool memx_dedup_start(MemxDedup *dd, Error **errp)
         memx_dedup_finish(dd, dd->scan.reason);
         return true;
     }
-    qemu_bh_schedule(dd->bh);
+    memx_dedup_schedule_step(dd);
     return true;
 }
 
@@ -391,6 +451,38 @@ static void memx_dedup_timer(void *opaque)
         /* refused for now: try again next interval */
         timer_mod(dd->timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
                   dd->interval_ms);
+    }
+}
+
+/* A pass ends when the VM stops to load or save its state, or migrates. */
+static void memx_dedup_vm_state_change(void *opaque, bool running,
+                                       RunState state)
+{
+    MemxDedup *dd = opaque;
+    const char *why = memx_dedup_state_refusal(state);
+
+    if (dd->running && why) {
+        memx_dedup_finish(dd, why);
+    }
+}
+
+static ResettableState *memx_dedup_get_reset_state(Object *obj)
+{
+    return &MEMX_DEDUP(obj)->reset_state;
+}
+
+/*
+ * The guest a pass looked at is gone.  This also catches a snapshot
+ * loaded while the VM was already stopped, which changes no run state.
+ */
+static void memx_dedup_reset_enter(Object *obj, ResetType type)
+{
+    MemxDedup *dd = MEMX_DEDUP(obj);
+
+    if (dd->running) {
+        memx_dedup_finish(dd, type == RESET_TYPE_SNAPSHOT_LOAD ?
+                          "a snapshot was loaded (loadvm)" :
+                          "the machine was reset");
     }
 }
 
@@ -417,8 +509,11 @@ static void memx_dedup_complete(UserCreatable *uc, Error **errp)
     dd->skipped = g_ptr_array_new_with_free_func(
         (GDestroyNotify)qapi_free___org_qemu_memx_DedupSkip);
     dd->resident = g_malloc(MEMX_DEDUP_SLICE / TARGET_PAGE_SIZE);
-    dd->bh = qemu_bh_new(memx_dedup_step, dd);
+    dd->step = timer_new_ns(QEMU_CLOCK_REALTIME, memx_dedup_step, dd);
     dd->timer = timer_new_ms(QEMU_CLOCK_REALTIME, memx_dedup_timer, dd);
+    dd->vm_state_entry =
+        qemu_add_vm_change_state_handler(memx_dedup_vm_state_change, dd);
+    qemu_register_resettable(OBJECT(dd));
     if (dd->interval_ms) {
         timer_mod(dd->timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
                   dd->interval_ms);
@@ -439,8 +534,10 @@ static void memx_dedup_finalize(Object *obj)
     if (!dd->completed) {
         return;
     }
+    qemu_unregister_resettable(obj);
+    qemu_del_vm_change_state_handler(dd->vm_state_entry);
     timer_free(dd->timer);
-    qemu_bh_delete(dd->bh);
+    timer_free(dd->step);
     g_array_free(dd->slices, true);
     g_array_free(dd->runs, true);
     g_ptr_array_free(dd->skipped, true);
@@ -500,9 +597,12 @@ static void memx_dedup_init(Object *obj)
 static void memx_dedup_class_init(ObjectClass *oc, void *data)
 {
     UserCreatableClass *ucc = USER_CREATABLE_CLASS(oc);
+    ResettableClass *rc = RESETTABLE_CLASS(oc);
 
     ucc->complete = memx_dedup_complete;
     ucc->can_be_deleted = memx_dedup_can_be_deleted;
+    rc->get_state = memx_dedup_get_reset_state;
+    rc->phases.enter = memx_dedup_reset_enter;
     object_class_property_add(oc, "interval-ms", "uint32", prop_get_interval,
                               prop_set_interval, NULL, NULL);
     object_class_property_set_description(oc, "interval-ms",
@@ -522,6 +622,7 @@ static const TypeInfo memx_dedup_info = {
     .class_init = memx_dedup_class_init,
     .interfaces = (InterfaceInfo[]) {
         { TYPE_USER_CREATABLE },
+        { TYPE_RESETTABLE_INTERFACE },
         { }
     },
 };
@@ -550,29 +651,49 @@ __org_qemu_memx_DedupInfo *qmp___org_qemu_memx_query_dedup(Error **errp)
     __org_qemu_memx_DedupSkipList **tail;
     const DedupPlanStats *plan;
 
+    info = g_new0(__org_qemu_memx_DedupInfo, 1);
     if (!dd) {
-        error_setg(errp, "no %s object: add -object %s,id=ID",
-                   TYPE_MEMX_DEDUP, TYPE_MEMX_DEDUP);
-        return NULL;
+        /* nothing configured is a state to report, not an error */
+        info->reason = g_strdup_printf("no %s object: add -object %s,id=ID",
+                                       TYPE_MEMX_DEDUP, TYPE_MEMX_DEDUP);
+        return info;
     }
     plan = &dd->last.plan;
-    info = g_new0(__org_qemu_memx_DedupInfo, 1);
     tail = &info->skipped;
+    info->configured = true;
+    info->has_running = true;
     info->running = dd->running;
+    info->has_passes = true;
     info->passes = dd->passes;
+    info->has_interval_ms = true;
     info->interval_ms = dd->interval_ms;
+    info->has_granularity = true;
     info->granularity = dd->granularity;
+    info->has_last_given_back_bytes = true;
     info->last_given_back_bytes = dd->last.given_back;
+    info->has_total_given_back_bytes = true;
     info->total_given_back_bytes = dd->total_given_back;
+    info->has_last_free_bytes = true;
     info->last_free_bytes = plan->free_pages * TARGET_PAGE_SIZE;
+    info->has_last_already_back_bytes = true;
     info->last_already_back_bytes = plan->already_back * TARGET_PAGE_SIZE;
+    info->has_last_kept_pattern_bytes = true;
     info->last_kept_pattern_bytes = plan->kept_pattern * TARGET_PAGE_SIZE;
+    info->has_last_kept_partial_bytes = true;
     info->last_kept_partial_bytes = plan->kept_partial * TARGET_PAGE_SIZE;
+    info->has_last_pauses = true;
     info->last_pauses = dd->last.pauses;
+    info->has_last_max_pause_us = true;
     info->last_max_pause_us = dd->last.max_pause_ns / SCALE_US;
+    info->has_max_pause_us = true;
     info->max_pause_us = dd->max_pause_ns / SCALE_US;
+    info->has_restore_pauses = true;
+    info->restore_pauses = dd->restore_pauses;
+    info->has_last_pass_us = true;
     info->last_pass_us = dd->last_pass_ns / SCALE_US;
+    info->has_last_pass_cpu_us = true;
     info->last_pass_cpu_us = dd->last_pass_cpu_ns / SCALE_US;
+    info->has_cpu_time_us = true;
     info->cpu_time_us = dd->cpu_ns / SCALE_US;
     info->reason = g_strdup(dd->reason);
     for (guint i = 0; i < dd->skipped->len; i++) {
@@ -589,11 +710,11 @@ __org_qemu_memx_DedupInfo *qmp___org_qemu_memx_query_dedup(Error **errp)
 
 void hmp_info_memx_dedup(Monitor *mon, const QDict *qdict)
 {
-    Error *err = NULL;
     g_autoptr(__org_qemu_memx_DedupInfo) info =
-        qmp___org_qemu_memx_query_dedup(&err);
+        qmp___org_qemu_memx_query_dedup(NULL);
 
-    if (hmp_handle_error(mon, err)) {
+    if (!info->configured) {
+        monitor_printf(mon, "memdedup: not configured (%s)\n", info->reason);
         return;
     }
     monitor_printf(mon, "memdedup: %s, %" PRIu64 " passes, every %" PRIu32
@@ -616,6 +737,11 @@ void hmp_info_memx_dedup(Monitor *mon, const QDict *qdict)
                    info->last_pauses, info->last_max_pause_us,
                    info->last_pass_us, info->last_pass_cpu_us,
                    info->max_pause_us, info->cpu_time_us);
+    if (info->restore_pauses) {
+        monitor_printf(mon, "%" PRIu64 " pauses while a snapshot or an "
+                       "incoming migration was loading (a bug)\n",
+                       info->restore_pauses);
+    }
     if (info->reason) {
         monitor_printf(mon, "last pass stopped: %s\n", info->reason);
     }
