@@ -12,6 +12,11 @@
  * capability sizes, unless set, also as -global
  * migration.x-memx-pattern-pages=on; mapped-ram is refused.
  *
+ * The migration estimate is checked against the migration that follows:
+ * after a live run, for a virtio-mem device with nothing plugged (not
+ * counted, not read: RssShmem unchanged, and on hugetlbfs neither a huge
+ * page taken nor SIGBUS) and with x-ignore-shared.
+ *
  * Guest-free page skipping has its tests in memx-free-pages-test.c, in
  * the same binary.  Also the one qemu-memx check that is not a
  * migration: virtio-tmem's query on microvm, where no PCI proxy holds
@@ -32,6 +37,7 @@
 #include "migration/migration-util.h"
 #include "qemu/bswap.h"
 #include "qemu/module.h"
+#include "qemu/units.h"
 #include "qobject/qdict.h"
 #include "memx-migration-test.h"
 
@@ -195,6 +201,223 @@ static void test_estimate_first_pass(void)
     };
 
     test_precopy_common(&args);
+}
+
+/* A figure, in bytes, from QEMU @who's /proc/<pid>/status ("RssShmem") */
+static int64_t proc_status_bytes(QTestState *who, const char *field)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/status",
+                                            (int)qtest_pid(who));
+    g_autofree char *key = g_strdup_printf("\n%s:", field);
+    g_autofree char *status = NULL;
+    const char *line;
+
+    g_assert_true(g_file_get_contents(path, &status, NULL, NULL));
+    line = strstr(status, key);
+    g_assert_nonnull(line);
+    return g_ascii_strtoll(line + strlen(key), NULL, 10) * 1024;
+}
+
+/* The estimate; *@took_us is how long the command took, round trip. */
+static QDict *query_estimate(QTestState *who, int64_t *took_us)
+{
+    int64_t t0 = g_get_monotonic_time();
+    QDict *est = qtest_qmp_assert_success_ref(who,
+        "{ 'execute': '__org.qemu-memx_query-migration-estimate' }");
+
+    *took_us = g_get_monotonic_time() - t0;
+    return est;
+}
+
+/* Migrate a source that never ran (-S); what its first pass sent. */
+static int64_t migrate_stopped(QTestState *from, QTestState *to)
+{
+    migrate_incoming_qmp(to, "tcp:127.0.0.1:0", NULL, "{}");
+    migrate_qmp(from, to, NULL, NULL, "{}");
+    wait_for_migration_complete(from);
+    wait_for_migration_complete(to);
+    return read_ram_property_int(from, "__org.qemu-memx_first-pass-bytes");
+}
+
+/*
+ * Estimate @est of a source that never ran against the migration that
+ * followed, which sent each page once: zero pages as such, the others
+ * whole (pattern pages are off).  Pages, not bytes: the first pass's
+ * bytes leave out what the stream still buffered when the pass ended,
+ * dozens of pages, which matters only for so small a pass.
+ */
+static void assert_estimate_sent(QDict *est, QTestState *from)
+{
+    int64_t zero = read_ram_property_int(from, "duplicate");
+    int64_t normal = read_ram_property_int(from, "normal");
+
+    g_test_message("sent %" PRId64 " zero and %" PRId64 " normal pages; "
+                   "estimated %" PRId64 " and %" PRId64, zero, normal,
+                   qdict_get_int(est, "zero-bytes") / PAGE,
+                   (qdict_get_int(est, "other-bytes") +
+                    qdict_get_int(est, "pattern-bytes")) / PAGE);
+    g_assert_cmpint(qdict_get_int(est, "zero-bytes"), ==, zero * PAGE);
+    g_assert_cmpint(qdict_get_int(est, "other-bytes") +
+                    qdict_get_int(est, "pattern-bytes"), ==, normal * PAGE);
+}
+
+#define VMEM_SIZE (1 * GiB)
+#define VMEM_OPTS "-object memory-backend-memfd,id=vmem0-mem,size=1G " \
+                  "-device virtio-mem-pci,id=vmem0,memdev=vmem0-mem," \
+                  "requested-size=0 "
+
+/*
+ * A virtio-mem device with nothing plugged (requested-size=0, and no
+ * driver: the source never runs).  Migration clears its unplugged memory
+ * from the dirty bitmap, so the estimate must neither count nor read it:
+ * reading would allocate the whole memfd (RssShmem) with the BQL held.
+ */
+static void test_estimate_virtio_mem_unplugged(void)
+{
+    MigrateStart start = {
+        .memory_backend = "-m %s,maxmem=2G ",
+        .opts_source = "-S " VMEM_OPTS,
+        .opts_target = VMEM_OPTS,
+    };
+    QTestState *from, *to;
+    int64_t shmem_before, shmem_after, took_us, estimate, first_pass, total;
+    QDict *est;
+
+    if (migrate_start(&from, &to, "defer", &start)) {
+        return;
+    }
+    shmem_before = proc_status_bytes(from, "RssShmem");
+    est = query_estimate(from, &took_us);
+    shmem_after = proc_status_bytes(from, "RssShmem");
+    estimate = qdict_get_int(est, "first-pass-bytes");
+    first_pass = migrate_stopped(from, to);
+    total = read_ram_property_int(from, "total");
+
+    g_test_message("virtio-mem, 1 GiB unplugged: estimate %" PRId64
+                   " bytes over %" PRId64 " bytes of RAM, first pass %"
+                   PRId64 " bytes (RAM total %" PRId64 "); RssShmem %"
+                   PRId64 " -> %" PRId64 " KiB; query %" PRId64
+                   " us (estimate-time-us %" PRId64 ")", estimate,
+                   qdict_get_int(est, "ram-bytes"), first_pass, total,
+                   shmem_before / 1024, shmem_after / 1024, took_us,
+                   qdict_get_int(est, "estimate-time-us"));
+    g_assert_cmpint(shmem_after - shmem_before, <, VMEM_SIZE / 16);
+    g_assert_cmpint(qdict_get_int(est, "ram-bytes"), ==, total - VMEM_SIZE);
+    g_assert_cmpint(first_pass, >, 0);
+    g_assert_cmpint(estimate, >=, first_pass);
+    assert_estimate_sent(est, from);
+    qobject_unref(est);
+    migrate_end(from, to, false);
+}
+
+/*
+ * The same on hugetlbfs, with no huge pages reserved (reserve=off): a
+ * read of an unplugged page would take a huge page from the host's pool
+ * or, with none free, kill QEMU with SIGBUS.
+ */
+static void test_estimate_virtio_mem_hugetlb(void)
+{
+    QTestState *qts;
+    QDict *est;
+    int64_t before, took_us;
+
+    if (!g_file_test("/sys/kernel/mm/hugepages/hugepages-2048kB",
+                     G_FILE_TEST_IS_DIR)) {
+        g_test_skip("the host has no 2 MiB huge pages");
+        return;
+    }
+    qts = qtest_init("-M q35 -m 128M,maxmem=2G -nodefaults "
+                     "-object memory-backend-memfd,id=vmem0-mem,size=1G,"
+                     "hugetlb=on,hugetlbsize=2M,reserve=off "
+                     "-device virtio-mem-pci,id=vmem0,memdev=vmem0-mem,"
+                     "requested-size=0");
+    before = proc_status_bytes(qts, "HugetlbPages");
+    est = query_estimate(qts, &took_us);
+    g_test_message("virtio-mem on hugetlbfs, 1 GiB unplugged: estimate %"
+                   PRId64 " bytes over %" PRId64 " bytes of RAM; "
+                   "HugetlbPages %" PRId64 " -> %" PRId64 " KiB; query %"
+                   PRId64 " us", qdict_get_int(est, "first-pass-bytes"),
+                   qdict_get_int(est, "ram-bytes"), before / 1024,
+                   proc_status_bytes(qts, "HugetlbPages") / 1024, took_us);
+    g_assert_cmpint(proc_status_bytes(qts, "HugetlbPages"), ==, before);
+    g_assert_cmpint(qdict_get_int(est, "ram-bytes"), <, VMEM_SIZE);
+    qobject_unref(est);
+    qtest_quit(qts);
+}
+
+#define SHARED_SIZE (64 * MiB)
+#define SHARED_DATA (16 * MiB)
+
+/*
+ * x-ignore-shared leaves out the RAM of a shared memory-backend-file,
+ * which the destination maps too.  A DIMM on such a file holds 16 MiB of
+ * data, the rest of the file is a hole; another DIMM is on a shared
+ * memfd, which migration sends all the same (only a named file is
+ * ignored).  The estimate counts the file's DIMM without the capability,
+ * not with it, and then counts the pages the migration sends.
+ */
+static void test_estimate_ignore_shared(void)
+{
+    g_autofree char *path = g_strdup_printf("%s/memx-estimate-shared",
+                                            tmpfs);
+    g_autofree char *opts = g_strdup_printf(
+        "-object memory-backend-file,id=shared0-mem,size=%" PRId64
+        ",mem-path=%s,share=on -device pc-dimm,id=shared0,memdev=shared0-mem "
+        "-object memory-backend-memfd,id=memfd0-mem,size=%" PRId64 ",share=on "
+        "-device pc-dimm,id=memfd0,memdev=memfd0-mem ",
+        SHARED_SIZE, path, SHARED_SIZE);
+    g_autofree char *opts_source = g_strdup_printf("-S %s", opts);
+    MigrateStart start = {
+        .memory_backend = "-m %s,slots=2,maxmem=1G ",
+        .opts_source = opts_source,
+        .opts_target = opts,
+    };
+    g_autofree uint8_t *data = g_malloc(SHARED_DATA);
+    QTestState *from, *to;
+    QDict *without, *with;
+    int64_t took_without, took_with, estimate, first_pass, total;
+
+    for (unsigned i = 0; i < SHARED_DATA / PAGE; i++) {
+        fill_page(data + i * PAGE, i * KINDS + 6);  /* not uniform */
+    }
+    g_assert_true(g_file_set_contents(path, (const char *)data, SHARED_DATA,
+                                      NULL));
+    g_assert_cmpint(truncate(path, SHARED_SIZE), ==, 0);   /* a hole */
+    if (migrate_start(&from, &to, "defer", &start)) {
+        unlink(path);
+        return;
+    }
+    without = query_estimate(from, &took_without);
+    migrate_set_capability(from, "x-ignore-shared", true);
+    migrate_set_capability(to, "x-ignore-shared", true);
+    with = query_estimate(from, &took_with);
+    estimate = qdict_get_int(with, "first-pass-bytes");
+    first_pass = migrate_stopped(from, to);
+    total = read_ram_property_int(from, "total");
+
+    g_test_message("x-ignore-shared off: estimate %" PRId64 " bytes over %"
+                   PRId64 " bytes of RAM (query %" PRId64 " us); on: %"
+                   PRId64 " bytes over %" PRId64 " (query %" PRId64
+                   " us); first pass %" PRId64 " bytes (RAM total %" PRId64
+                   ")", qdict_get_int(without, "first-pass-bytes"),
+                   qdict_get_int(without, "ram-bytes"), took_without,
+                   estimate, qdict_get_int(with, "ram-bytes"), took_with,
+                   first_pass, total);
+    g_assert_cmpint(qdict_get_int(without, "ram-bytes") -
+                    qdict_get_int(with, "ram-bytes"), ==, SHARED_SIZE);
+    g_assert_cmpint(qdict_get_int(with, "ram-bytes"), ==, total);
+    g_assert_cmpint(qdict_get_int(without, "other-bytes") -
+                    qdict_get_int(with, "other-bytes"), ==, SHARED_DATA);
+    g_assert_cmpint(qdict_get_int(without, "zero-bytes") -
+                    qdict_get_int(with, "zero-bytes"), ==,
+                    SHARED_SIZE - SHARED_DATA);
+    g_assert_cmpint(first_pass, >, 0);
+    g_assert_cmpint(estimate, >=, first_pass);
+    assert_estimate_sent(with, from);
+    qobject_unref(without);
+    qobject_unref(with);
+    migrate_end(from, to, false);
+    unlink(path);
 }
 
 static void test_pattern_precopy(void)
@@ -554,6 +777,12 @@ int main(int argc, char **argv)
                            test_pattern_xbzrle_cache);
         migration_test_add("/migration/memx/estimate/first-pass",
                            test_estimate_first_pass);
+        migration_test_add("/migration/memx/estimate/virtio-mem-unplugged",
+                           test_estimate_virtio_mem_unplugged);
+        migration_test_add("/migration/memx/estimate/virtio-mem-hugetlb",
+                           test_estimate_virtio_mem_hugetlb);
+        migration_test_add("/migration/memx/estimate/ignore-shared",
+                           test_estimate_ignore_shared);
         memx_free_pages_tests_add(tmpfs);
         qtest_add_func("/memx/tmem/query-microvm", test_tmem_query_microvm);
         memx_numa_move_tests_add();
