@@ -5,7 +5,9 @@ Every scenario (idle-fresh, freed-garbage, pattern-heavy, busy-writer,
 alloc-churn) is migrated with every configuration (stock precopy, stock
 multifd, virtio-balloon free-page-hint, and the qemu-memx features as they
 land): a 1 GiB 6.12 guest over loopback TCP, checksums verified in the
-guest on the destination. Bytes come from query-migrate on the source.
+guest on the destination. Bytes come from query-migrate on the source;
+true_pause_ms (the source's stop of the VM to the destination's start of
+it) from both QEMUs' trace logs, beside query-migrate's downtime_ms.
 limit_bytes is measured by dumping the stopped source after migration and
 counting its in-use, non-pattern pages (tests/tools/memx-dumpstat).
 
@@ -45,7 +47,7 @@ GIB = 1024 * MIB
 
 def table(results, scenarios):
     lines = [f"{'scenario':14} {'config':30} {'sent MiB':>9} {'x stock':>8} "
-             f"{'x limit':>8} {'time ms':>8} {'downtime':>8} {'normal':>8} "
+             f"{'x limit':>8} {'time ms':>8} {'downtime':>8} {'true ms':>8} {'normal':>8} "
              f"{'zero':>7} {'pattern':>7} {'skipped':>7} {'src CPU':>7} "
              f"{'dst CPU':>7} {'MiB/CPU-s':>9}  verified"]
     for scen in scenarios:
@@ -58,7 +60,8 @@ def table(results, scenarios):
             lines.append(
                 f"{scen:14} {r['config']:30} {r['transferred_bytes'] / MIB:9.1f} "
                 f"{x_stock:8.3f} {x_limit:8.2f} {r['total_time_ms']:8} "
-                f"{r['downtime_ms']:8} {r['normal_pages']:8} {r['zero_pages']:7} "
+                f"{r['downtime_ms']:8} {run.fmt_ms(r.get('true_pause_ms')):>8} "
+                f"{r['normal_pages']:8} {r['zero_pages']:7} "
                 f"{r['pattern_pages'] or 0:7} {r['skipped_pages'] or 0:7} "
                 f"{r.get('src_cpu_s') or 0:7.2f} {r.get('dst_cpu_s') or 0:7.2f} "
                 f"{(r.get('bytes_per_cpu_s') or 0) / MIB:9.1f}  "
@@ -127,7 +130,8 @@ def real_vm_skipping(kernel):
                            "--kernel", kernel] + extra)
         rows.append({"vm": name, "skipped_pages": r["skipped_pages"] or 0,
                      "sent_mib": round(r["transferred_mib"], 1),
-                     "skip_blocked": r["skip_blocked"], "verified": r["verified"]})
+                     "skip_blocked": r["skip_blocked"], "downtime_ms": r["downtime_ms"],
+                     "true_pause_ms": r["true_pause_ms"], "verified": r["verified"]})
     base = rows[0]["skipped_pages"] or 1
     for row in rows:
         row["x_nodefaults"] = round(row["skipped_pages"] / base, 3)
@@ -145,6 +149,7 @@ def page_poison(kernel):
                            "--kernel", kernel, "--append", "page_poison=1"])
         rows.append({"config": conf, "sent_mib": round(r["transferred_mib"], 1),
                      "pattern_pages": r["pattern_pages"] or 0,
+                     "downtime_ms": r["downtime_ms"], "true_pause_ms": r["true_pause_ms"],
                      "verified": r["verified"]})
     return rows
 
@@ -172,6 +177,7 @@ def scan_cost(kernel):
                      "total_ms_per_gib": round(r["free_page_scan_us"] / 1000 / gib, 3),
                      "skipped_pages": r["skipped_pages"],
                      "kept_uniform": r["free_pages_uniform"],
+                     "downtime_ms": r["downtime_ms"], "true_pause_ms": r["true_pause_ms"],
                      "verified": r["verified"]})
     return rows
 
@@ -194,7 +200,7 @@ def link_bench(kernel, profile):
 
 def link_table(results):
     lines = [f"{'scenario':14} {'config':18} {'sent MiB':>9} {'time ms':>8} "
-             f"{'x stock':>8} {'downtime':>8} {'x stock':>8}  verified"]
+             f"{'x stock':>8} {'downtime':>8} {'x stock':>8} {'true ms':>8}  verified"]
     for scen in LINK_SCENARIOS:
         rows = [r for r in results if r["scenario"] == scen]
         stock = next((r for r in rows if r["config"] == "precopy"), None)
@@ -204,7 +210,8 @@ def link_table(results):
                   if stock and stock["downtime_ms"] else float("nan"))
             lines.append(f"{scen:14} {r['config']:18} {r['transferred_mib']:9.1f} "
                          f"{r['total_time_ms']:8} {xt:8.3f} {r['downtime_ms']:8} "
-                         f"{xd:8.3f}  {'yes' if r['verified'] else 'NO'}")
+                         f"{xd:8.3f} {run.fmt_ms(r.get('true_pause_ms')):>8}  "
+                         f"{'yes' if r['verified'] else 'NO'}")
     return "\n".join(lines)
 
 
@@ -225,6 +232,7 @@ def estimate_error(kernel):
                      "first_pass_mib": round(r["first_pass_bytes"] / MIB, 1),
                      "sent_mib": round(r["transferred_mib"], 1),
                      "error": round(err, 4), "estimate_ms": r["estimate_us"] / 1000,
+                     "downtime_ms": r["downtime_ms"], "true_pause_ms": r["true_pause_ms"],
                      "verified": r["verified"]})
     return rows
 

@@ -11,6 +11,7 @@ Only the standard library is used.
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -207,13 +208,20 @@ class SerialConsole:
             self._sock.close()
 
 
+# A trace line of QEMU's log backend with -msg timestamp=on:
+# "pid@seconds.microseconds:event arguments" (wall clock, gettimeofday)
+TRACE_LINE = re.compile(r"^\d+@(\d+\.\d+):(\S+) ?(.*)$")
+
+
 class Vm:
-    """One QEMU process with QMP and a line-oriented serial console."""
+    """One QEMU process with QMP and a line-oriented serial console.
+    trace: QEMU trace events to log, with wall-clock timestamps, into
+    trace.log (read back with trace_events)."""
 
     def __init__(self, name, flavour="6.12", mem="1G", boot="pvh",
                  append="", machine="q35", binary=None, incoming=None,
                  extra_args=(), workdir=None, defaults=False, netns=None,
-                 prefix=()):
+                 prefix=(), trace=()):
         self.name = name
         self.workdir = workdir or tempfile.mkdtemp(prefix=f"memx-{name}-")
         os.makedirs(self.workdir, exist_ok=True)
@@ -221,6 +229,7 @@ class Vm:
         self.serial_path = os.path.join(self.workdir, "serial.sock")
         self.log_path = os.path.join(self.workdir, "qemu.log")
         self.console_path = os.path.join(self.workdir, "console.log")
+        self.trace_path = os.path.join(self.workdir, "trace.log")
         gdir = guest_dir(flavour)
         kernel = os.path.join(gdir, "vmlinux" if boot == "pvh" else "bzImage")
         self.args = [
@@ -245,6 +254,12 @@ class Vm:
             self.args += ["-nodefaults"]
         if incoming:
             self.args += ["-incoming", incoming]
+        if trace:
+            events = os.path.join(self.workdir, "trace-events")
+            with open(events, "w") as f:
+                f.write("\n".join(trace) + "\n")
+            self.args += ["-msg", "timestamp=on", "-trace", f"events={events}",
+                          "-D", self.trace_path]
         self.args += list(extra_args)
         if netns:
             # another host: QEMU in that network namespace (ip execs it,
@@ -276,6 +291,17 @@ class Vm:
                 return f.read()[-2000:]
         except OSError:
             return ""
+
+    def trace_events(self, name):
+        """Every logged trace event @name, as (wall-clock seconds, its
+        arguments as text), oldest first; [] if none (or no trace log)."""
+        try:
+            with open(self.trace_path, errors="replace") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return []
+        return [(float(m.group(1)), m.group(3)) for m in map(TRACE_LINE.match, lines)
+                if m and m.group(2) == name]
 
     @property
     def console(self):

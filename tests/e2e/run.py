@@ -4,7 +4,9 @@
 Boots a real Linux test guest (tests/guest), puts its memory into a
 scenario's state with memx-workload, migrates it live to a second QEMU and
 has the guest verify every checksum on the destination. Statistics come
-from query-migrate on the source.
+from query-migrate on the source; the true pause (true_pause_ms: the
+source's stop of the VM to the destination's start of it) from both
+QEMUs' trace logs.
 
   run.py migrate --scenario S --config C [--kernel 6.12] [--transport tcp]
   run.py fault   --case cancel|dest-killed|dest-refuses
@@ -270,6 +272,54 @@ def ram_stats(info):
     }
 
 
+# The true pause: the source's stop of the VM to the destination's start
+# of it, from both QEMUs' trace logs (-msg timestamp=on). Both run on this
+# machine, so their wall clocks agree. query-migrate's downtime is the
+# source's view only.
+DOWNTIME_EVENT = "vmstate_downtime_checkpoint"
+TRACE = (DOWNTIME_EVENT,)
+
+
+def true_pause(src, dst, postcopy=False, note=None):
+    """true_pause_ms (None if a side logged no checkpoint) and
+    true_pause_note (why it is None, or @note, a caveat). A negative pause
+    means the logs were misread: that fails the case."""
+    stamps = []
+    for vm, checkpoint in ((src, "src-vm-stopped"),
+                           (dst, "dst-postcopy-bh-vm-started" if postcopy
+                            else "dst-precopy-bh-vm-started")):
+        ts = [t for t, arg in vm.trace_events(DOWNTIME_EVENT) if arg == checkpoint]
+        if not ts:
+            why = f"no {DOWNTIME_EVENT} {checkpoint} in its trace log"
+            if f"'{DOWNTIME_EVENT}' does not exist" in vm.qemu_log():
+                try:
+                    v = vm.qmp.cmd("query-version")
+                    qemu = (f"QEMU {'{major}.{minor}.{micro}'.format(**v['qemu'])} "
+                            f"({v['package']})")
+                except Exception:  # noqa: BLE001 - only the note's detail
+                    qemu = "its QEMU"
+                why = f"{qemu} has no trace event {DOWNTIME_EVENT}"
+            return {"true_pause_ms": None, "true_pause_note": f"{vm.name}: {why}"}
+        stamps.append(ts[-1])
+    ms = round((stamps[1] - stamps[0]) * 1000, 3)
+    if ms < 0:
+        raise RuntimeError(f"true pause {ms} ms < 0: the destination started the VM "
+                           f"before the source stopped it? The trace logs are misread")
+    return {"true_pause_ms": ms, "true_pause_note": note}
+
+
+def fmt_ms(ms):
+    """A true pause for a table column: one decimal, or "-" if unknown."""
+    return "-" if ms is None else f"{ms:.1f}"
+
+
+def pause_text(rec):
+    if rec.get("true_pause_ms") is None:
+        return f"true pause unknown ({rec.get('true_pause_note')})"
+    return (f"true pause {rec['true_pause_ms']:.1f} ms"
+            f"{' (' + rec['true_pause_note'] + ')' if rec.get('true_pause_note') else ''}")
+
+
 def migration_cpu_seconds(pid):
     """CPU seconds a QEMU process has spent outside its vCPU threads (the
     vCPUs' time is the guest's, not the migration's). Whole-process time
@@ -446,11 +496,12 @@ def migrate(args, log):
                   extra_args=conf.get("devices", []), defaults=args.defaults)
     link = Link(args.link).open() if args.link else None
     src = Vm("source", workdir=os.path.join(work, "src"),
-             netns=link.src_ns if link else None, **common)
+             netns=link.src_ns if link else None, trace=TRACE, **common)
     dst = None
     rec = {"scenario": scen, "config": args.config, "kernel": args.kernel,
            "guest_mib": mem_mib(args.mem), "transport": args.transport,
-           "link": args.link, "verified": False, "limit_bytes": None}
+           "link": args.link, "verified": False, "limit_bytes": None,
+           "true_pause_ms": None, "true_pause_note": "migration did not complete"}
     try:
         if link:
             rec["link_shape"] = link.describe()
@@ -469,7 +520,7 @@ def migrate(args, log):
                 dst_args["extra_args"] = list(common["extra_args"]) + ["-S"]
             d = Vm("destination", workdir=os.path.join(work, "dst"),
                    incoming="defer", netns=link.dst_ns if link else None,
-                   **dst_args)
+                   trace=TRACE, **dst_args)
             d.start()
             cpu0["dst"] = migration_cpu_seconds(d.proc.pid)
             set_migration(d, conf["caps"], {k: v for k, v in conf["params"].items()})
@@ -512,6 +563,14 @@ def migrate(args, log):
         if dst.status() != "running":
             dst.qmp.cmd("cont")
         wait_status(dst, ("running",))
+        caveat = None
+        if args.compare_memory:
+            caveat = ("until the destination was ready: it stayed paused (-S) for the "
+                      "memory comparison")
+        elif not live:
+            caveat = (f"{args.transport} is not live: includes starting the destination "
+                      "after the stream was written")
+        rec.update(true_pause(src, dst, conf.get("postcopy", False), caveat))
         if "page_poison=1" in append:
             # Allocate a quarter of RAM: the allocator checks the poison
             # of every free page it hands out (what pattern-heavy holds
@@ -538,7 +597,7 @@ def migrate(args, log):
                 f"{'; not skipped: ' + rec['skip_blocked'] if rec['skip_blocked'] else ''}")
         log(f"# {scen}/{args.config}/{args.kernel}/{args.transport}: "
             f"{rec['transferred_mib']:.1f} MiB in {rec['total_time_ms']} ms, "
-            f"downtime {rec['downtime_ms']} ms; {line}")
+            f"downtime {rec['downtime_ms']} ms, {pause_text(rec)}; {line}")
         return rec
     finally:
         finish((src, dst), work, rec["verified"], log)
@@ -814,7 +873,8 @@ def interop(args, log):
     work = tempfile.mkdtemp(prefix="memx-interop-")
     common = dict(flavour=args.kernel, mem=args.mem, boot=args.boot,
                   append=args.append, machine="pc-q35-7.2")
-    src = Vm("source", workdir=os.path.join(work, "src"), binary=src_bin, **common)
+    src = Vm("source", workdir=os.path.join(work, "src"), binary=src_bin, trace=TRACE,
+             **common)
     dst = None
     ok = False
     try:
@@ -826,7 +886,7 @@ def interop(args, log):
             params = {"multifd-channels": 2, "multifd-compression": args.compress}
         set_migration(src, caps, dict(params, **{"max-bandwidth": 10 * 1024 * MIB}))
         dst = Vm("destination", workdir=os.path.join(work, "dst"), binary=dst_bin,
-                 incoming="defer", **common)
+                 incoming="defer", trace=TRACE, **common)
         dst.start()
         set_migration(dst, caps, params)
         dst.qmp.cmd("migrate-incoming", {"uri": f"tcp:127.0.0.1:{port}"})
@@ -835,15 +895,18 @@ def interop(args, log):
         if info["status"] != "completed":
             raise RuntimeError(f"migration {info['status']}: {info.get('error-desc')}")
         wait_status(dst, ("running",))
+        rec = {"direction": args.direction, "downtime_ms": info.get("downtime"),
+               **true_pause(src, dst)}
         good, line = dst.verify()
         if not good:
             raise RuntimeError(f"destination verification failed: {line}")
         if args.compress and not info["ram"].get("multifd-bytes"):
             raise RuntimeError("no bytes went through the multifd channels")
         log(f"# interop {args.direction}{' ' + args.compress if args.compress else ''}: "
-            f"{info['ram']['transferred'] / MIB:.1f} MiB; {line}")
-        ok = True
-        return {"direction": args.direction, "verified": True}
+            f"{info['ram']['transferred'] / MIB:.1f} MiB, downtime {rec['downtime_ms']} ms, "
+            f"{pause_text(rec)}; {line}")
+        ok = rec["verified"] = True
+        return rec
     finally:
         finish((src, dst), work, ok, log)
 

@@ -47,7 +47,8 @@ def one_run(combo, seed, delay):
     try:
         rec = run.migrate(run.parser().parse_args(argv), lambda m: None)
         row.update(verified=rec["verified"], sent_mib=round(rec["transferred_mib"], 1),
-                   total_time_ms=rec["total_time_ms"], downtime_ms=rec["downtime_ms"])
+                   total_time_ms=rec["total_time_ms"], downtime_ms=rec["downtime_ms"],
+                   true_pause_ms=rec["true_pause_ms"])
     except Exception as e:  # noqa: BLE001 - a failure is a result here
         row.update(verified=False, error=f"{type(e).__name__}: {e}")
     row["wall_s"] = round(time.monotonic() - t0, 1)
