@@ -19,13 +19,14 @@ QEMU_TEST_TARGETS := tests/qtest/migration-test tests/qtest/qos-test \
                      tests/qtest/memx-migration-test
 
 .PHONY: all build configure cores qemu firmware-links check check-unit \
-        check-peer check-e2e check-tmem fuzz guest demo demo-tmem bench soak export-patches install clean distclean help
+        check-peer check-upstream check-upstream-diff check-e2e check-tmem fuzz guest demo demo-tmem bench soak export-patches install clean distclean help
 
 all: build
 
 help:
 	@sed -n '2,5p' Makefile | sed 's/^# //'
-	@echo "Developer targets: build cores guest check-unit check-peer check-e2e check-tmem"
+	@echo "Developer targets: build cores guest check-unit check-peer check-upstream"
+	@echo "                   check-upstream-diff check-e2e check-tmem"
 	@echo "                   fuzz bench soak"
 	@echo "                   export-patches install clean distclean"
 
@@ -56,6 +57,14 @@ check-unit: cores
 
 check-peer: build
 	@tests/run-checks.sh peer
+
+check-upstream: build
+	@tests/run-checks.sh upstream
+
+# Upstream's suites against pristine upstream 10.0.13 (same tarball, same
+# configure arguments) and against the fork: which results differ.
+check-upstream-diff: build
+	@scripts/check-upstream-diff.sh $(BUILD)
 
 check-e2e: build
 	@tests/run-checks.sh e2e

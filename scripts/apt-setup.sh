@@ -85,13 +85,16 @@ apt_update() {
 # libvirt: the client most users drive QEMU through, for the libvirt test;
 # gcc-12, libelf1 and bc: building virtio_tmem.ko against Debian's kernel
 # header packages, whose objtool links libelf; iproute2: ip and tc for
-# the tests' two hosts in network namespaces)
+# the tests' two hosts in network namespaces; libgnutls28-dev: TLS
+# migration, which upstream's migration-test covers, and the crypto
+# backend its unit suite tests; xorriso: the ISO images upstream's
+# cdrom-test boots)
 DEPS_MAIN="build-essential git ccache pkg-config python3 python3-venv ninja-build
 flex bison dpkg-dev libglib2.0-dev zlib1g-dev libzstd-dev libpixman-1-dev libslirp-dev
 libfdt-dev libnuma-dev gcc-multilib ipxe-qemu bzip2 xz-utils
 busybox-static cpio socat numactl zstd file qemu-system-x86 clang
 libclang-rt-14-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-gcc-12 libelf1 bc util-linux iproute2"
+gcc-12 libelf1 bc util-linux iproute2 libgnutls28-dev xorriso"
 # Packages that must come from bookworm-backports (libbpf-dev: 1.3 and
 # later validate the guest BTF's type ids when they load it; seabios:
 # this QEMU leaves an AHCI command that fails set in PxCI, as the AHCI

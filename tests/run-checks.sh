@@ -7,8 +7,11 @@
 # Usage: tests/run-checks.sh [all|unit|peer|tmem|...]...
 # Suites:
 #   unit   the stand-alone cores' unit tests (build/cores)
-#   peer   upstream's tests/qtest/migration-test smoke set, unmodified,
+#   peer   upstream's tests/qtest/migration-test --full, unmodified,
 #          against our qemu-system-x86_64 (our peer suite)
+#   upstream  upstream's own meson suites qtest-x86_64 (all of it) and
+#          unit, unmodified, run by upstream's runner (meson test) against
+#          the fork's build; results from meson-logs/testlog.json
 #   sanitize  the cores' unit tests again under ASan+UBSan (clang), and
 #          each libFuzzer target for FUZZ_SECONDS (default 10) from its
 #          seeds (build/sanitize)
@@ -27,8 +30,13 @@
 #          and then allocated and verified, churn under passes, page_poison,
 #          init_on_free, a migration after passes (tests/e2e/memdedup.py)
 #   kexec  a guest that kexecs into a new kernel, before and during a
-#          skip-free migration: the old kernel's note must not be trusted
-#          (tests/e2e/kexec.py)
+#          skip-free migration, and from its 65th vCPU: the old kernel's
+#          note must not be trusted (tests/e2e/kexec.py)
+#   hostile  a real guest whose kernel data are rewritten through the
+#          gdbstub while it is stopped (its BTF's per_cpu_pages layout,
+#          nr_cpu_ids and nr_node_ids with aliased per-CPU offsets and
+#          node_data): the introspection must not crash, hang or count a
+#          list twice (tests/e2e/hostile_guest.py)
 #   link-faults  between two hosts (network namespaces and a shaped veth
 #          pair): the link cut mid-precopy and mid-postcopy (recovered),
 #          the destination out of memory (tests/e2e/link_faults.py)
@@ -99,7 +107,7 @@ for t in json.load(sys.stdin):
 }
 
 suite_peer() {
-    echo "== upstream migration-test smoke set (peer suite, unmodified)"
+    echo "== upstream migration-test --full (peer suite, unmodified)"
     local bin=$qb/qemu-system-x86_64
     [ -x "$bin" ] && [ -x "$qb/tests/qtest/migration-test" ] || {
         echo "  missing $bin or migration-test: run 'make build'"; failed=$((failed + 1))
@@ -108,10 +116,37 @@ suite_peer() {
     # PYTHON and the source-tree cwd let the analyze-script test run
     # instead of skipping.
     pushd "$build/qemu" >/dev/null
-    run_tap "qtest/migration-test (smoke)" "$logs/migration-test.log" \
+    run_tap "qtest/migration-test --full" "$logs/migration-test.log" \
         env QTEST_QEMU_BINARY="$bin" PYTHON=/usr/bin/python3 "$here/tests/tcg-only.sh" \
-        "$qb/tests/qtest/migration-test" --tap -k
+        "$qb/tests/qtest/migration-test" --tap -k --full
     popd >/dev/null
+    skip_reasons "$logs/migration-test.log"
+}
+
+# skip_reasons LOG: print every skipped test of a TAP log with its reason.
+skip_reasons() {
+    grep -E '^ok [0-9]+.*# *SKIP' "$1" | sed -E 's/^ok [0-9]+ /      skipped: /'
+}
+
+# Upstream's own meson suites, unmodified, run by upstream's runner
+# against the fork's build: all of qtest-x86_64, and unit.
+suite_upstream() {
+    echo "== upstream's meson suites (qtest-x86_64, unit), unmodified"
+    local s t0=$SECONDS
+    # shellcheck disable=SC2046
+    ninja -C "$qb" $(python3 "$here/tests/upstream-tap.py" --targets "$qb" \
+        qtest-x86_64 unit) > "$logs/upstream-build.log" 2>&1 || {
+        failed=$((failed + 1)); failures+=("upstream: test build, see $logs/upstream-build.log")
+        return; }
+    # tcg-only.sh: upstream's qtests would pick this machine's stub KVM
+    (cd "$qb" && "$here/tests/tcg-only.sh" meson test --no-rebuild --print-errorlogs \
+        $(python3 "$here/tests/upstream-tap.py" --names "$qb" qtest-x86_64 unit)) > "$logs/upstream-meson.log" 2>&1
+    echo "  (meson test: both suites in $((SECONDS - t0))s, log $logs/upstream-meson.log)"
+    for s in qtest-x86_64 unit; do
+        run_tap "upstream/$s" "$logs/upstream-$s.log" \
+            python3 "$here/tests/upstream-tap.py" "$qb/meson-logs/testlog.json" "$s"
+        skip_reasons "$logs/upstream-$s.log"
+    done
 }
 
 suite_sanitize() {
@@ -246,6 +281,12 @@ suite_kexec() {
     guest_suite kexec "e2e/kexec" "$logs/kexec.log" "$here/tests/e2e/kexec.py"
 }
 
+suite_hostile() {
+    echo "== a hostile guest: kernel data rewritten from outside (gdbstub)"
+    guest_suite hostile "e2e/hostile-guest" "$logs/hostile-guest.log" \
+        "$here/tests/e2e/hostile_guest.py"
+}
+
 suite_link_faults() {
     echo "== link faults between two hosts (network namespaces, a 1 Gbit/s veth pair)"
     guest_suite link-faults "e2e/link-faults" "$logs/link-faults.log" \
@@ -278,16 +319,17 @@ if [ "${suites[0]}" = all ]; then
     "$here/tests/guest/build.sh" "$build/guest" > "$logs/guest-build.log" 2>&1 || {
         cat "$logs/guest-build.log"; echo "guest build failed"; exit 1; }
     # The peer suite is the longest and mostly waits on TCG guests: run it,
-    # then the tmem, compress, memdedup, kexec and link-faults suites,
+    # then the tmem, compress, memdedup, kexec, hostile and link-faults suites,
     # beside the others (2 cores); collect their results at the end.
-    "$0" peer tmem compress memdedup kexec link-faults soak > "$logs/peer-suite.out" 2>&1 &
+    "$0" peer tmem compress memdedup kexec hostile link-faults soak > "$logs/peer-suite.out" 2>&1 &
     peer_pid=$!
-    suites=(unit sanitize qtest e2e numa)
+    suites=(unit sanitize qtest upstream e2e numa)
 fi
 for s in "${suites[@]}"; do
     case $s in
     unit) suite_unit ;;
     peer) suite_peer ;;
+    upstream) suite_upstream ;;
     e2e) suite_e2e ;;
     numa) suite_numa ;;
     qtest) suite_qtest ;;
@@ -295,6 +337,7 @@ for s in "${suites[@]}"; do
     compress) suite_compress ;;
     memdedup) suite_memdedup ;;
     kexec) suite_kexec ;;
+    hostile) suite_hostile ;;
     link-faults) suite_link_faults ;;
     soak) suite_soak ;;
     sanitize) suite_sanitize ;;
@@ -309,7 +352,7 @@ if [ -n "${peer_pid:-}" ]; then
     read -r p _ f _ k _ < <(grep -E '^[0-9]+ passed, [0-9]+ failed' "$logs/peer-suite.out" |
                              tail -n1 | tr -d ',')
     passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1})); skipped=$((skipped + ${k:-0}))
-    [ "${f:-1}" = 0 ] || failures+=("peer, tmem, compress, memdedup, kexec, link-faults, soak: see $logs/peer-suite.out")
+    [ "${f:-1}" = 0 ] || failures+=("peer, tmem, compress, memdedup, kexec, hostile, link-faults, soak: see $logs/peer-suite.out")
 fi
 echo
 if [ ${#failures[@]} -gt 0 ]; then
