@@ -13,8 +13,7 @@ Usage: upstream-tap.py TESTLOG.json SUITE [--list]
   --list     print "RESULT NAME" lines instead (for check-upstream-diff)
   --targets  print the ninja targets that build SUITE's test programs
   --names    print the meson names of SUITE's tests
-Both leave qemu-memx's own qtest program (memx-*) out: make check runs
-it in its qtest suite.
+Both leave out the programs make check runs elsewhere (RUN_ELSEWHERE).
 """
 
 import json
@@ -59,15 +58,20 @@ def load(path, suite):
     return tests
 
 
+# Programs of qtest-x86_64 that make check runs elsewhere: qemu-memx's
+# own (memx-*, which our build patch adds to the suite) in its qtest
+# suite, and migration-test, whose default (quick) set is a subset of
+# the migration-test --full run of the peer suite.
+RUN_ELSEWHERE = ("memx-", "migration-test")
+
+
 def upstream_tests(build, suites):
-    """The tests of @suites that upstream has: qemu-memx's own qtest
-    program (memx-*), which our build patch adds to qtest-x86_64, runs
-    in make check's qtest suite instead."""
+    """The tests of @suites that make check runs through meson."""
     out = subprocess.run(["meson", "introspect", "--tests", build],
                          check=True, capture_output=True, text=True).stdout
     return [t for t in json.loads(out)
             if set(suites) & {s.split(":")[-1] for s in t["suite"]} and
-            not os.path.basename(t["cmd"][0]).startswith("memx-")]
+            not os.path.basename(t["cmd"][0]).startswith(RUN_ELSEWHERE)]
 
 
 def targets(build, suites):
