@@ -13,7 +13,7 @@
 #          unit, unmodified, run by upstream's runner (meson test) against
 #          the fork's build; results from meson-logs/testlog.json
 #   sanitize  the cores' unit tests again under ASan+UBSan (clang), and
-#          each libFuzzer target for FUZZ_SECONDS (default 10) from its
+#          each libFuzzer target for FUZZ_SECONDS (default 6) from its
 #          seeds (build/sanitize)
 #   qtest  qemu-memx's own qtests (memx-migration-test: pattern pages,
 #          guest-free page skipping incl. hostile VMCOREINFO) and the
@@ -172,7 +172,7 @@ suite_sanitize() {
     python3 "$here/tests/fuzz/make-seeds.py" "$sb/corpus/fuzz-kallsyms" kallsyms
     python3 "$here/tests/fuzz/make-seeds.py" "$sb/corpus/fuzz-pcp" pcp
     for f in fuzz-vmcoreinfo fuzz-guest-freepages fuzz-tmem fuzz-kallsyms fuzz-pcp; do
-        fuzz_one "$sb" "$f" "${FUZZ_SECONDS:-10}"
+        fuzz_one "$sb" "$f" "${FUZZ_SECONDS:-6}"
     done
 }
 
@@ -319,11 +319,11 @@ if [ "${suites[0]}" = all ]; then
     "$here/tests/guest/build.sh" "$build/guest" > "$logs/guest-build.log" 2>&1 || {
         cat "$logs/guest-build.log"; echo "guest build failed"; exit 1; }
     # The peer suite is the longest and mostly waits on TCG guests: run it,
-    # then the tmem, compress, memdedup, hostile, link-faults and soak suites,
+    # then the tmem, compress, memdedup, kexec and link-faults suites,
     # beside the others (2 cores); collect their results at the end.
-    "$0" peer tmem compress memdedup hostile link-faults soak > "$logs/peer-suite.out" 2>&1 &
+    "$0" peer tmem compress memdedup kexec link-faults > "$logs/peer-suite.out" 2>&1 &
     peer_pid=$!
-    suites=(unit sanitize qtest upstream e2e numa kexec)
+    suites=(unit sanitize qtest upstream e2e numa hostile soak)
 fi
 for s in "${suites[@]}"; do
     case $s in
@@ -352,7 +352,7 @@ if [ -n "${peer_pid:-}" ]; then
     read -r p _ f _ k _ < <(grep -E '^[0-9]+ passed, [0-9]+ failed' "$logs/peer-suite.out" |
                              tail -n1 | tr -d ',')
     passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1})); skipped=$((skipped + ${k:-0}))
-    [ "${f:-1}" = 0 ] || failures+=("peer, tmem, compress, memdedup, hostile, link-faults, soak: see $logs/peer-suite.out")
+    [ "${f:-1}" = 0 ] || failures+=("peer, tmem, compress, memdedup, kexec, link-faults: see $logs/peer-suite.out")
 fi
 echo
 if [ ${#failures[@]} -gt 0 ]; then

@@ -250,12 +250,15 @@ static GuestPcpDrop walk_list(PcpWalk *w, const PcpZone *zone,
     const uint64_t head = pcp_va + list_off;
     const uint32_t order = list_order(l, index);
     const uint64_t n = 1ULL << order;
+    /* struct page is 64 bytes on every kernel we know: shift, not divide */
+    const bool pow2 = !(l->page_size & (l->page_size - 1));
+    const unsigned shift = pow2 ? __builtin_ctz(l->page_size) : 0;
     uint64_t cur = u64_in(w->before, list_off), prev = head;
     int64_t entries = 0;
 
     while (cur != head) {
         const unsigned char *page;
-        uint64_t page_va, pfn;
+        uint64_t page_va, pfn, offset;
 
         if (++entries > count) {
             return GUEST_PCP_DROP_TOO_LONG;
@@ -267,11 +270,14 @@ static GuestPcpDrop walk_list(PcpWalk *w, const PcpZone *zone,
             return GUEST_PCP_DROP_POISON;
         }
         page_va = cur - l->page_pcp_list;
-        if (cur < l->page_pcp_list || page_va < w->view->vmemmap ||
-            (page_va - w->view->vmemmap) % l->page_size) {
+        if (cur < l->page_pcp_list || page_va < w->view->vmemmap) {
             return GUEST_PCP_DROP_NOT_A_PAGE;
         }
-        pfn = (page_va - w->view->vmemmap) / l->page_size;
+        offset = page_va - w->view->vmemmap;
+        if (pow2 ? offset & (l->page_size - 1) : offset % l->page_size) {
+            return GUEST_PCP_DROP_NOT_A_PAGE;
+        }
+        pfn = pow2 ? offset >> shift : offset / l->page_size;
         if (pfn >= GUEST_MAX_PFN) {
             return GUEST_PCP_DROP_PFN;
         }
@@ -304,6 +310,17 @@ static GuestPcpDrop walk_list(PcpWalk *w, const PcpZone *zone,
     return GUEST_PCP_DROP__MAX;
 }
 
+/* Set bits [@lo, @hi) of @bitmap, a word at a time where it can. */
+static void set_bits(uint64_t *bitmap, uint64_t lo, uint64_t hi)
+{
+    while (lo < hi) {
+        uint64_t n = MIN(hi - lo, 64 - lo % 64);
+
+        bitmap[lo / 64] |= (n == 64 ? ~0ULL : ((1ULL << n) - 1)) << (lo % 64);
+        lo += n;
+    }
+}
+
 static void mark_block(uint64_t *bitmap, uint64_t nr_pfns,
                        const GuestRamRange *ranges, size_t nranges,
                        const PcpBlock *b)
@@ -313,9 +330,7 @@ static void mark_block(uint64_t *bitmap, uint64_t nr_pfns,
         uint64_t hi = MIN(b->pfn + (1ULL << b->order),
                           ranges[r].end >> GUEST_PAGE_SHIFT);
 
-        for (uint64_t p = lo; p < MIN(hi, nr_pfns); p++) {
-            bitmap[p / 64] |= 1ULL << (p % 64);
-        }
+        set_bits(bitmap, lo, MIN(hi, nr_pfns));
     }
 }
 
