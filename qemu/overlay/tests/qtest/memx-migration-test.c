@@ -18,7 +18,7 @@
  * page taken nor SIGBUS) and with x-ignore-shared.
  *
  * Guest-free page skipping has its tests in memx-free-pages-test.c, in
- * the same binary.  Also the one qemu-memx check that is not a
+ * the same binary, and the switchover guard in memx-switchover-test.c.  Also the one qemu-memx check that is not a
  * migration: virtio-tmem's query on microvm, where no PCI proxy holds
  * the device.  The page-activity tracker's and NUMA move's tests that need
  * no second host node are in memx-numa-move-test.c.
@@ -787,6 +787,7 @@ int main(int argc, char **argv)
         qtest_add_func("/memx/tmem/query-microvm", test_tmem_query_microvm);
         memx_numa_move_tests_add();
         memx_dedup_tests_add();
+        memx_switchover_tests_add();
     }
     ret = g_test_run();
     g_assert_cmpint(ret, ==, 0);

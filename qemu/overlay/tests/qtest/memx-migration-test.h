@@ -20,4 +20,7 @@ void memx_numa_move_tests_add(void);
 
 void memx_dedup_tests_add(void);
 
+/* Register the switchover guard's tests (memx-switchover-test.c). */
+void memx_switchover_tests_add(void);
+
 #endif
