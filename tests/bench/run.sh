@@ -8,6 +8,9 @@
 #   dedup.{json,txt}  memdedup against KSM and free page reporting
 #   numa-move.json    NUMA move in a two-node nested VM: when the hot set is
 #                     local, total time, tracker overhead
+#   downtime.{json,txt,svg}    the true pause against query-migrate's and
+#                     the destination's reports, every configuration x3
+#                     settings x2 downtime limits x5 runs
 #   migration.{json,txt,svg}   real-guest migrations, every scenario x config
 #   migration-1g/migration.{json,txt,svg}   the same matrix at 1 Gbit/s
 #                     (max-bandwidth), where compression trades CPU for bytes
@@ -41,6 +44,10 @@ echo "== swap: tmemswap vs virtio-blk and zram (256 MiB guest, 512 MiB working s
 
 echo "== memdedup vs KSM and free page reporting (freed-garbage, 1 GiB guest)"
 "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/bench/dedup_bench.py" \
+    --outdir "$out"
+
+echo "== downtime: the true pause per configuration, 5 runs each (real guests)"
+"$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/bench/downtime_bench.py" \
     --outdir "$out"
 
 echo "== migration benchmarks (real guests)"

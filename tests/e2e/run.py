@@ -67,6 +67,7 @@ SCENARIOS = {
 
 PATTERN_CAP = "__org.qemu-memx_pattern-pages"
 SKIP_CAP = "__org.qemu-memx_skip-free-pages"
+GUARD_CAP = "__org.qemu-memx_switchover-guard"
 SKIP_STAT = "__org.qemu-memx_free-pages-skipped"
 
 BALLOON_HINT = ["-object", "iothread,id=io0", "-device",
@@ -117,6 +118,9 @@ CONFIGS = {
     # multifd compression (zstd, zlib), alone and with qemu-memx's
     # features: pattern pages stay metadata and only normal pages go
     # through the compressor; skip-free drops pages before either
+    # stock multifd with the switchover guard (its capability alone)
+    "multifd-guard": {"caps": {"multifd": True, GUARD_CAP: True},
+                      "params": {"multifd-channels": 2}},
     "multifd-zstd": {"caps": {"multifd": True},
                      "params": {"multifd-channels": 2, "multifd-compression": "zstd"},
                      "expect": {"multifd_bytes": "multifd bytes"}},
