@@ -33,7 +33,12 @@
  * nothing arrives (upstream's multifd receive side relies on the same), so
  * a free page whose first word is zero is dropped without reading the
  * rest: it is zero, or garbage, and a non-zero pattern cannot start with
- * a zero word.
+ * a zero word.  Even one word per free page adds up over all of RAM, so
+ * in the first pass the drop runs slice by slice, 32 MiB ahead of the
+ * page the sender is about to send, instead of all at once before
+ * anything is sent.  A sync that comes before it ends makes the rest
+ * stale; that sync's own scan finds those pages again, since they are
+ * still dirty.
  *
  * Poison rule: a free page whose content is zero (init_on_free) or a
  * pattern (page_poison's 0xaa) is kept, since the guest may check it on
@@ -89,7 +94,15 @@
 typedef struct MemxRearmed {
     GuestRamRange guest;
     const MemxRamRange *range;
+    uint64_t dropped_to;        /* guest address the drop has reached */
 } MemxRearmed;
+
+/*
+ * The first pass's drop runs slice by slice, this far ahead of the page
+ * the sender is about to send (32 MiB of 4 KiB pages), so that sending
+ * starts at once instead of after the whole of RAM has been checked.
+ */
+#define MEMX_DROP_AHEAD_PAGES 8192
 
 /*
  * State of the running (or last) migration.  The scan runs in the
@@ -112,6 +125,7 @@ static struct {
     const uint64_t *decided;    /* free frames, @bitmap or @rescan */
     uint64_t nr_pfns;
     uint64_t pending_sync;      /* the dirty_sync_count they belong to */
+    bool drop_ahead;            /* first pass: memx_free_pages_drop_ahead() */
     int64_t scan_ns;            /* time the scan held the BQL */
 } memx_skip;
 
@@ -258,6 +272,7 @@ static void memx_rearm_candidates(const MemxRamRange *r, const uint64_t *free,
                 MemxRearmed add = {
                     .guest = { gpa, gpa + ((next - page) << TARGET_PAGE_BITS) },
                     .range = r,
+                    .dropped_to = gpa,
                 };
 
                 g_array_append_val(rearmed, add);
@@ -293,6 +308,7 @@ void memx_free_pages_scan_dirty(MemxRearmDirtyFn *rearm)
     map = memx_skip.map;
     g_array_set_size(memx_skip.pending, 0);
     memx_skip.pending_sync = 0;     /* nothing to drop unless decided */
+    memx_skip.drop_ahead = false;
 
     memx_ram_map_build(map);
     if (first_pass) {
@@ -302,7 +318,8 @@ void memx_free_pages_scan_dirty(MemxRearmDirtyFn *rearm)
          */
         for (size_t i = 0; i < map->n; i++) {
             const MemxRamRange *r = &map->range[i];
-            MemxRearmed all = { .guest = { r->start, r->end }, .range = r };
+            MemxRearmed all = { .guest = { r->start, r->end }, .range = r,
+                                .dropped_to = r->start };
 
             if (memx_block_droppable(r->block)) {
                 rearm(r->block, r->offset >> TARGET_PAGE_BITS,
@@ -357,6 +374,53 @@ out:
     }
 }
 
+/* Drop what @a holds from its start so far up to guest address @end. */
+static uint64_t memx_drop_stretch(MemxRearmed *a, uint64_t end, bool first,
+                                  FreePageSkipStats *skip)
+{
+    const MemxRamRange *r = a->range;
+    uint64_t from = a->dropped_to, dropped;
+
+    end = MIN(end, a->guest.end);
+    if (from >= end) {
+        return 0;
+    }
+    dropped = free_page_skip_range(memx_skip.decided, memx_skip.nr_pfns,
+                                   from >> TARGET_PAGE_BITS,
+                                   (end - from) >> TARGET_PAGE_BITS,
+                                   r->host + (from - r->start),
+                                   TARGET_PAGE_SIZE, r->block->bmap,
+                                   (r->offset + from - r->start) >>
+                                   TARGET_PAGE_BITS,
+                                   first, skip);
+    a->dropped_to = end;
+    return dropped;
+}
+
+static void memx_drop_account(uint64_t sync, const FreePageSkipStats *skip,
+                              int64_t t0)
+{
+    stat64_add(&mig_stats.memx_free_pages_skipped, skip->skipped);
+    stat64_add(&mig_stats.memx_free_pages_uniform, skip->kept_uniform);
+    stat64_add(&mig_stats.memx_free_pages_scan_ns, get_clock() - t0);
+    trace_memx_free_pages_drop(sync, skip->skipped, skip->kept_uniform,
+                               get_clock() - t0);
+}
+
+/* Whether the scan's decision still holds: no sync came since. */
+static bool memx_drop_current(uint64_t sync)
+{
+    if (memx_skip.pending_sync && memx_skip.pending_sync == sync) {
+        return true;
+    }
+    if (memx_skip.pending_sync) {
+        trace_memx_free_pages_drop_stale(memx_skip.pending_sync, sync);
+        memx_skip.pending_sync = 0;
+    }
+    memx_skip.drop_ahead = false;
+    return false;
+}
+
 uint64_t memx_free_pages_drop_scanned(void)
 {
     uint64_t sync = stat64_get(&mig_stats.dirty_sync_count);
@@ -368,34 +432,76 @@ uint64_t memx_free_pages_drop_scanned(void)
      * A drop decided before the latest sync would clear bits that sync
      * set for pages the guest has written since: never apply it.
      */
-    if (!memx_skip.pending_sync || memx_skip.pending_sync != sync) {
-        if (memx_skip.pending_sync) {
-            trace_memx_free_pages_drop_stale(memx_skip.pending_sync, sync);
+    if (!memx_drop_current(sync)) {
+        return 0;
+    }
+    if (sync == 1) {
+        /*
+         * The first pass: all of RAM is dirty and its free pages' first
+         * words are still to be read.  The sender drops them slice by
+         * slice, just ahead of itself (memx_free_pages_drop_ahead()).
+         */
+        if (!memx_skip.drop_ahead) {
+            memx_skip.drop_ahead = true;
+            stat64_add(&mig_stats.memx_free_pages_scans, 1);
         }
         return 0;
     }
     memx_skip.pending_sync = 0;
     for (size_t i = 0; i < memx_skip.pending->len; i++) {
-        const MemxRearmed *a = &g_array_index(memx_skip.pending,
-                                              MemxRearmed, i);
+        MemxRearmed *a = &g_array_index(memx_skip.pending, MemxRearmed, i);
+
+        dropped += memx_drop_stretch(a, a->guest.end, false, &skip);
+    }
+    stat64_add(&mig_stats.memx_free_pages_scans, 1);
+    memx_drop_account(sync, &skip, t0);
+    return dropped;
+}
+
+uint64_t memx_free_pages_drop_ahead(RAMBlock *block, uint64_t page)
+{
+    uint64_t sync, dropped = 0;
+    FreePageSkipStats skip = { 0 };
+    bool left = false;
+    int64_t t0;
+
+    if (!memx_skip.drop_ahead) {
+        return 0;
+    }
+    sync = stat64_get(&mig_stats.dirty_sync_count);
+    if (!memx_drop_current(sync)) {
+        /* the next sync's scan finds what was not dropped yet */
+        return 0;
+    }
+    t0 = get_clock();
+    for (size_t i = 0; i < memx_skip.pending->len; i++) {
+        MemxRearmed *a = &g_array_index(memx_skip.pending, MemxRearmed, i);
         const MemxRamRange *r = a->range;
 
-        dropped += free_page_skip_range(memx_skip.decided, memx_skip.nr_pfns,
-                                        a->guest.start >> TARGET_PAGE_BITS,
-                                        (a->guest.end - a->guest.start) >>
-                                        TARGET_PAGE_BITS,
-                                        r->host + (a->guest.start - r->start),
-                                        TARGET_PAGE_SIZE, r->block->bmap,
-                                        (r->offset + a->guest.start -
-                                         r->start) >> TARGET_PAGE_BITS,
-                                        sync == 1, &skip);
+        if (r->block == block) {
+            /* block page of the first page not dropped yet */
+            uint64_t next = (r->offset + a->dropped_to - r->start) >>
+                            TARGET_PAGE_BITS;
+
+            while (a->dropped_to < a->guest.end &&
+                   next <= page + MEMX_DROP_AHEAD_PAGES) {
+                dropped += memx_drop_stretch(a, a->dropped_to +
+                                             ((uint64_t)MEMX_DROP_AHEAD_PAGES <<
+                                              TARGET_PAGE_BITS),
+                                             true, &skip);
+                next = (r->offset + a->dropped_to - r->start) >>
+                       TARGET_PAGE_BITS;
+            }
+        }
+        left |= a->dropped_to < a->guest.end;
     }
-    stat64_add(&mig_stats.memx_free_pages_skipped, skip.skipped);
-    stat64_add(&mig_stats.memx_free_pages_uniform, skip.kept_uniform);
-    stat64_add(&mig_stats.memx_free_pages_scans, 1);
-    stat64_add(&mig_stats.memx_free_pages_scan_ns, get_clock() - t0);
-    trace_memx_free_pages_drop(sync, skip.skipped, skip.kept_uniform,
-                               get_clock() - t0);
+    if (!left) {
+        memx_skip.drop_ahead = false;
+        memx_skip.pending_sync = 0;
+    }
+    if (skip.skipped || skip.kept_uniform) {
+        memx_drop_account(sync, &skip, t0);
+    }
     return dropped;
 }
 

@@ -45,6 +45,14 @@ void memx_free_pages_scan_dirty(MemxRearmDirtyFn *rearm);
  */
 uint64_t memx_free_pages_drop_scanned(void);
 
+/*
+ * The first pass's drop: the sender is about to send page @page of
+ * @block.  Drop the free pages the first scan found from there to a few
+ * MiB ahead, if not done yet, and return how many were dropped.  Same
+ * locks as memx_free_pages_drop_scanned().
+ */
+uint64_t memx_free_pages_drop_ahead(RAMBlock *block, uint64_t page);
+
 /* Fill query-migrate's free-page members. */
 void memx_free_pages_fill_stats(MigrationStats *stats);
 
