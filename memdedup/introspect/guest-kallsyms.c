@@ -129,14 +129,23 @@ static size_t entry_of(const GuestKallsyms *ks, uint32_t i, const uint8_t **tok,
     return n <= GUEST_KALLSYMS_NAME_LEN ? n : 0;
 }
 
-static uint64_t address_of(const GuestKallsyms *ks, uint32_t i, bool abs_percpu)
+/* Addresses wrap modulo 2^64, as the kernel's do. */
+static uint64_t address_of(const GuestKallsyms *ks, uint32_t i,
+                           GuestKallsymsEncoding enc)
 {
     int32_t off = ks->offsets[i];
 
-    if (!abs_percpu) {
+    switch (enc) {
+    case GUEST_KALLSYMS_BASE_RELATIVE:
         return ks->relative_base + (uint32_t)off;
+    case GUEST_KALLSYMS_ABSOLUTE_PERCPU:
+        return off >= 0 ? (uint64_t)off
+                        : ks->relative_base - 1 - (uint64_t)(int64_t)off;
+    case GUEST_KALLSYMS_PLACE_RELATIVE:
+        return ks->offsets_addr + (uint64_t)i * 4 + (uint64_t)(int64_t)off;
+    default:
+        return 0;
     }
-    return off >= 0 ? (uint64_t)off : ks->relative_base - 1 - (int64_t)off;
 }
 
 static bool load_tokens(GuestKallsyms *ks, const VmcoreInfo *info,
@@ -227,24 +236,32 @@ bool guest_kallsyms_load(GuestKallsyms *ks, const VmcoreInfo *info,
                          const GuestMemory *mem, const char **why)
 {
     uint32_t num;
-    uint64_t base;
-    bool found[1] = { false };
-    uint64_t stext_plain = 0, stext_abs = 0;
+    uint64_t base = 0;
+    bool found = false;
+    uint32_t stext_idx = 0;
     char name[GUEST_KALLSYMS_NAME_LEN + 1];
 
     memset(ks, 0, sizeof(*ks));
     if (!info->has_kallsyms) {
-        *why = "VMCOREINFO does not locate kallsyms (Linux before 6.0?)";
+        *why = "VMCOREINFO does not locate kallsyms: it lacks one of "
+               "SYMBOL(_stext), SYMBOL(kallsyms_names), kallsyms_num_syms, "
+               "kallsyms_token_table, kallsyms_token_index, kallsyms_offsets "
+               "(Linux 6.0 and later list them)";
         return false;
     }
-    if (!read_kernel(info, mem, info->kallsyms_num_syms, &num, sizeof(num)) ||
+    if (!read_kernel(info, mem, info->kallsyms_num_syms, &num, sizeof(num))) {
+        *why = "kallsyms_num_syms is not in guest RAM";
+        return false;
+    }
+    if (info->has_kallsyms_relative_base &&
         !read_kernel(info, mem, info->kallsyms_relative_base, &base,
                      sizeof(base))) {
-        *why = "kallsyms_num_syms or kallsyms_relative_base is not in guest RAM";
+        *why = "kallsyms_relative_base is not in guest RAM";
         return false;
     }
     ks->num_syms = GUINT32_FROM_LE(num);
     ks->relative_base = GUINT64_FROM_LE(base);
+    ks->offsets_addr = info->kallsyms_offsets;
     if (ks->num_syms == 0 || ks->num_syms > GUEST_KALLSYMS_MAX_SYMS) {
         *why = "kallsyms_num_syms is out of range";
         goto fail;
@@ -270,25 +287,35 @@ bool guest_kallsyms_load(GuestKallsyms *ks, const VmcoreInfo *info,
             *why = "a kallsyms name does not expand";
             goto fail;
         }
-        if (!found[0] && n == sizeof("T_stext") - 1 &&
+        if (!found && n == sizeof("T_stext") - 1 &&
             expand(ks, tok, ntokens, name, sizeof(name)) &&
             !strcmp(name + 1, "_stext")) {
-            found[0] = true;
-            stext_plain = address_of(ks, i, false);
-            stext_abs = address_of(ks, i, true);
+            found = true;
+            stext_idx = i;
         }
     }
-    if (!found[0]) {
+    if (!found) {
         *why = "kallsyms has no _stext";
         goto fail;
     }
-    if (stext_abs == info->stext) {
-        ks->absolute_percpu = true;
-    } else if (stext_plain != info->stext) {
-        *why = "no kallsyms address encoding gives _stext its VMCOREINFO address";
-        goto fail;
+    /*
+     * Without kallsyms_relative_base only the place-relative encoding
+     * applies; with it, the older two (tried first: a 6.x table could
+     * reproduce _stext place-relatively only by accident).
+     */
+    for (ks->encoding = info->has_kallsyms_relative_base ?
+                        GUEST_KALLSYMS_BASE_RELATIVE :
+                        GUEST_KALLSYMS_PLACE_RELATIVE;
+         ks->encoding < GUEST_KALLSYMS_ENCODINGS; ks->encoding++) {
+        if (address_of(ks, stext_idx, ks->encoding) == info->stext) {
+            return true;
+        }
     }
-    return true;
+    *why = info->has_kallsyms_relative_base ?
+           "no kallsyms address encoding gives _stext its VMCOREINFO address" :
+           "kallsyms_offsets, read relative to themselves (Linux 7.0 and "
+           "later, which have no kallsyms_relative_base), do not give "
+           "_stext its VMCOREINFO address";
 
 fail:
     guest_kallsyms_clear(ks);
@@ -321,7 +348,7 @@ char guest_kallsyms_name(const GuestKallsyms *ks, uint32_t i, char *buf,
 
 uint64_t guest_kallsyms_address(const GuestKallsyms *ks, uint32_t i)
 {
-    return i < ks->num_syms ? address_of(ks, i, ks->absolute_percpu) : 0;
+    return i < ks->num_syms ? address_of(ks, i, ks->encoding) : 0;
 }
 
 size_t guest_kallsyms_find(const GuestKallsyms *ks, const char *const *names,

@@ -13,14 +13,16 @@
  *                          symbol's type letter
  *   kallsyms_token_table   256 NUL-terminated tokens, back to back
  *   kallsyms_token_index   u16[256], each token's offset in the table
- *   kallsyms_offsets       s32 per symbol, against kallsyms_relative_base
+ *   kallsyms_offsets       s32 per symbol
  *
- * Addresses come in one of two encodings: plain (base + the offset read as
- * unsigned) or absolute-percpu (x86-64 SMP kernels until 6.15: an offset
- * >= 0 is an absolute address, a negative one means base - 1 - offset).
- * The loader takes the one that reproduces VMCOREINFO's SYMBOL(_stext)
- * and refuses the table when neither does.  Every count, length and index
- * read from the guest is bounded.
+ * Addresses come in one of three encodings: base-relative
+ * (kallsyms_relative_base + the offset read as unsigned), absolute-percpu
+ * (x86-64 SMP kernels until 6.15: an offset >= 0 is an absolute address,
+ * a negative one means base - 1 - offset), or place-relative (Linux 7.0
+ * and later, which have no kallsyms_relative_base: the offset's own
+ * address plus the offset).  The loader takes the one that reproduces
+ * VMCOREINFO's SYMBOL(_stext) and refuses the table when none does.
+ * Every count, length and index read from the guest is bounded.
  *
  * Copyright (c) 2026 qemu-memx developers
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -42,6 +44,13 @@
 #define GUEST_KALLSYMS_MAX_TOKENS   (16u << 10)     /* bytes of the token table */
 #define GUEST_KALLSYMS_NAME_LEN     512             /* KSYM_NAME_LEN */
 
+typedef enum GuestKallsymsEncoding {
+    GUEST_KALLSYMS_BASE_RELATIVE,
+    GUEST_KALLSYMS_ABSOLUTE_PERCPU,
+    GUEST_KALLSYMS_PLACE_RELATIVE,
+    GUEST_KALLSYMS_ENCODINGS,
+} GuestKallsymsEncoding;
+
 typedef struct GuestKallsyms {
     uint32_t num_syms;
     uint8_t *names;             /* private copy of kallsyms_names */
@@ -52,8 +61,9 @@ typedef struct GuestKallsyms {
     uint16_t token_index[256];
     uint16_t token_len[256];    /* each token's length, found at load */
     int32_t *offsets;           /* private copy of kallsyms_offsets */
-    uint64_t relative_base;
-    bool absolute_percpu;       /* the encoding that reproduced _stext */
+    uint64_t offsets_addr;      /* where the guest holds them */
+    uint64_t relative_base;     /* 0 if the kernel has none (7.0+) */
+    GuestKallsymsEncoding encoding; /* the one that reproduced _stext */
 } GuestKallsyms;
 
 /*

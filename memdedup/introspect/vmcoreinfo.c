@@ -323,9 +323,13 @@ bool vmcoreinfo_parse_text(const char *text, size_t len, VmcoreInfo *info,
     info->pgdat_node_zones_off = val[F_PGDAT_NODE_ZONES];
     /* Optional: the kernel's symbol table, all in the kernel image */
     info->has_kallsyms = true;
-    for (int f = F_STEXT; f <= F_KALLSYMS_RELATIVE_BASE; f++) {
+    for (int f = F_STEXT; f <= F_KALLSYMS_OFFSETS; f++) {
         info->has_kallsyms &= seen[f] && val[f] >= 0xffffffff80000000ULL;
     }
+    /* gone in Linux 7.0, whose offsets are relative to themselves */
+    info->has_kallsyms_relative_base =
+        seen[F_KALLSYMS_RELATIVE_BASE] &&
+        val[F_KALLSYMS_RELATIVE_BASE] >= 0xffffffff80000000ULL;
     if (info->has_kallsyms) {
         info->stext = val[F_STEXT];
         info->kallsyms_names = val[F_KALLSYMS_NAMES];

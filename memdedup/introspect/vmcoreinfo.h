@@ -62,9 +62,11 @@ typedef struct VmcoreInfo {
 
     /*
      * The kernel's own symbol table (Linux 6.0+), all kernel virtual:
-     * has_kallsyms when every one of these SYMBOL() lines is present.
+     * has_kallsyms when every one of these SYMBOL() lines is present
+     * but kallsyms_relative_base, which Linux 7.0 dropped.
      */
     bool has_kallsyms;
+    bool has_kallsyms_relative_base;
     uint64_t stext;              /* SYMBOL(_stext): checks the decoding */
     uint64_t kallsyms_names;
     uint64_t kallsyms_num_syms;

@@ -48,6 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     info.kallsyms_num_syms = KVA(u64_at(data) % MAX_RAM);
+    /* the top bit: a 7.0+ note, without kallsyms_relative_base */
+    info.has_kallsyms_relative_base = !(u64_at(data + 8) >> 63);
     info.kallsyms_relative_base = KVA(u64_at(data + 8) % MAX_RAM);
     info.kallsyms_token_index = KVA(u64_at(data + 16) % MAX_RAM);
     info.kallsyms_token_table = KVA(u64_at(data + 24) % MAX_RAM);

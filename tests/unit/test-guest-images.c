@@ -186,7 +186,7 @@ static void test_kallsyms_612(void)
     if (!guest_kallsyms_load(&ks, &info, &mem, &why)) {
         g_error("6.12 kallsyms: %s", why);
     }
-    g_assert_true(ks.absolute_percpu);
+    g_assert_cmpint(ks.encoding, ==, GUEST_KALLSYMS_ABSOLUTE_PERCPU);
     g_assert_cmpuint(guest_kallsyms_find(&ks, names, G_N_ELEMENTS(names), addrs,
                                          found), ==, G_N_ELEMENTS(names));
     g_assert_cmphex(addrs[5], ==, im.btf_vaddr);

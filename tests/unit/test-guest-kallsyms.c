@@ -102,7 +102,7 @@ static size_t encode_name(uint8_t *out, char type, const char *name)
     return len + n;
 }
 
-static void fake_init(Fake *f, bool absolute_percpu)
+static void fake_init_encoded(Fake *f, GuestKallsymsEncoding enc)
 {
     uint32_t num = GUINT32_TO_LE(NSYMS);
     uint64_t base = GUINT64_TO_LE(BASE);
@@ -118,9 +118,12 @@ static void fake_init(Fake *f, bool absolute_percpu)
     for (size_t i = 0; i < NSYMS; i++) {
         int32_t off;
 
-        if (absolute_percpu) {
+        if (enc == GUEST_KALLSYMS_ABSOLUTE_PERCPU) {
             off = syms[i].addr < BASE ? (int32_t)syms[i].addr
                                       : (int32_t)(-(int64_t)(syms[i].addr - BASE) - 1);
+        } else if (enc == GUEST_KALLSYMS_PLACE_RELATIVE) {
+            /* 7.0+: from the entry itself, wrapping modulo 2^64 */
+            off = (int32_t)(syms[i].addr - (KVA(PA_OFFSETS) + i * 4));
         } else {
             off = (int32_t)(uint32_t)(syms[i].addr - BASE);
         }
@@ -136,11 +139,19 @@ static void fake_init(Fake *f, bool absolute_percpu)
         .kallsyms_token_table = KVA(PA_TTABLE),
         .kallsyms_token_index = KVA(PA_TINDEX),
         .kallsyms_offsets = KVA(PA_OFFSETS),
-        .kallsyms_relative_base = KVA(PA_BASE),
+        .has_kallsyms_relative_base = enc != GUEST_KALLSYMS_PLACE_RELATIVE,
+        .kallsyms_relative_base = enc != GUEST_KALLSYMS_PLACE_RELATIVE ?
+                                  KVA(PA_BASE) : 0,
     };
 }
 
-static void check_table(Fake *f, bool absolute_percpu)
+static void fake_init(Fake *f, bool absolute_percpu)
+{
+    fake_init_encoded(f, absolute_percpu ? GUEST_KALLSYMS_ABSOLUTE_PERCPU
+                                         : GUEST_KALLSYMS_BASE_RELATIVE);
+}
+
+static void check_table(Fake *f, GuestKallsymsEncoding enc)
 {
     GuestKallsyms ks;
     const char *why = NULL;
@@ -151,7 +162,7 @@ static void check_table(Fake *f, bool absolute_percpu)
     char name[64];
 
     g_assert_true(guest_kallsyms_load(&ks, &f->info, &f->mem, &why));
-    g_assert_cmpint(ks.absolute_percpu, ==, absolute_percpu);
+    g_assert_cmpint(ks.encoding, ==, enc);
     g_assert_cmpuint(ks.num_syms, ==, NSYMS);
     g_assert_cmpuint(guest_kallsyms_find(&ks, want, 5, addr, found), ==, 4);
     g_assert_cmphex(addr[0], ==, syms[1].addr);
@@ -171,7 +182,7 @@ static void test_absolute_percpu(void)
     Fake f;
 
     fake_init(&f, true);
-    check_table(&f, true);
+    check_table(&f, GUEST_KALLSYMS_ABSOLUTE_PERCPU);
     g_free(f.ram);
 }
 
@@ -180,7 +191,29 @@ static void test_plain(void)
     Fake f;
 
     fake_init(&f, false);
-    check_table(&f, false);
+    check_table(&f, GUEST_KALLSYMS_BASE_RELATIVE);
+    g_free(f.ram);
+}
+
+/*
+ * Linux 7.0+: no kallsyms_relative_base in VMCOREINFO, each offset taken
+ * from its own address; a table that needs a base is then refused, with
+ * the reason naming what is missing.
+ */
+static void test_place_relative(void)
+{
+    Fake f;
+    GuestKallsyms ks;
+    const char *why = NULL;
+
+    fake_init_encoded(&f, GUEST_KALLSYMS_PLACE_RELATIVE);
+    check_table(&f, GUEST_KALLSYMS_PLACE_RELATIVE);
+    g_free(f.ram);
+
+    fake_init(&f, true);
+    f.info.has_kallsyms_relative_base = false;
+    g_assert_false(guest_kallsyms_load(&ks, &f.info, &f.mem, &why));
+    g_assert_nonnull(strstr(why, "no kallsyms_relative_base"));
     g_free(f.ram);
 }
 
@@ -276,6 +309,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/guest-kallsyms/absolute-percpu", test_absolute_percpu);
+    g_test_add_func("/guest-kallsyms/place-relative", test_place_relative);
     g_test_add_func("/guest-kallsyms/plain", test_plain);
     g_test_add_func("/guest-kallsyms/hostile", test_hostile);
     return g_test_run();
