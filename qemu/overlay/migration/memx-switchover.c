@@ -102,8 +102,7 @@ static struct {
     Stat64 rate_bytes_per_s;        /* what the last decision used */
     Stat64 expected_ms;
     bool confirmed_rate;            /* rate_bytes_per_s came from drains */
-    bool used;                      /* the guard decided in this migration */
-    bool return_path;               /* ... with a return path to drain */
+    bool return_path;               /* the migration has one to drain */
 } guard;
 
 /* The destination's view of the dst_pause. */
@@ -133,7 +132,6 @@ static void memx_switchover_reset(MigrationState *s)
     guard.drained = false;
     guard.window_ns = 0;
     guard.confirmed_rate = false;
-    guard.used = false;
     stat64_set(&guard.first_pass_holds, 0);
     stat64_set(&guard.rate_holds, 0);
     stat64_set(&guard.drains, 0);
@@ -263,7 +261,6 @@ bool memx_switchover_ready(MigrationState *s, uint64_t pending_size)
     if (guard.migration_start != s->start_time) {
         memx_switchover_reset(s);
     }
-    guard.used = true;
     guard.return_path = s->rp_state.rp_thread_created;
     if (!stat64_get(&mig_stats.memx_first_pass_bytes)) {
         stat64_add(&guard.first_pass_holds, 1);
@@ -301,8 +298,7 @@ void memx_switchover_fill_info(MigrationInfo *info)
 {
     __org_qemu_memx_SwitchoverGuard *g;
 
-    if (!guard.used ||
-        guard.migration_start != migrate_get_current()->start_time) {
+    if (guard.migration_start != migrate_get_current()->start_time) {
         /* the guard was not asked in this migration */
         return;
     }
