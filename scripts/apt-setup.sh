@@ -13,33 +13,12 @@ note() { echo "qemu-memx: $*" >&2; }
 
 LIST=/etc/apt/sources.list.d/qemu-memx.sources
 
-# Print the URI of the first enabled entry that carries Debian's main
-# archive (suite "bookworm"), from deb822 .sources or one-line .list files.
-debian_main_uri() {
-    local f
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] && [ "$f" != "$LIST" ] || continue
-        awk -v RS= '
-            /(^|\n)Suites:[^\n]*[ \t]bookworm([ \t]|\n|$)/ &&
-            !/(^|\n)Enabled:[ \t]*no/ {
-                n = split($0, l, "\n")
-                for (i = 1; i <= n; i++)
-                    if (l[i] ~ /^URIs:/) {
-                        sub(/^URIs:[ \t]*/, "", l[i]); split(l[i], u, /[ \t]+/)
-                        print u[1]; exit
-                    }
-            }' "$f" | head -n1
-    done
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-        [ -f "$f" ] || continue
-        awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
-                           if ($(i+1) == "bookworm") { print $i; exit } }' "$f"
-    done
-}
+# shellcheck source=scripts/debian-uri.sh
+. "$(dirname "$0")/debian-uri.sh"
 
 write_entries() {
     local uri keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-    uri=$(debian_main_uri | head -n1)
+    uri=$(debian_uri bookworm | head -n1)
     [ -n "$uri" ] || die "no Debian 'bookworm' entry found in /etc/apt/sources.list{,.d}; \
 qemu-memx derives its extra apt entries from it. Add your Debian mirror first."
     local want
@@ -88,13 +67,17 @@ apt_update() {
 # the tests' two hosts in network namespaces; libgnutls28-dev: TLS
 # migration, which upstream's migration-test covers, and the crypto
 # backend its unit suite tests; xorriso: the ISO images upstream's
-# cdrom-test boots)
+# cdrom-test boots; kmod: depmod, which orders the guest kernels' modules;
+# dwarves: pahole, the e2e tests' second reader of the guest kernels' BTF;
+# debootstrap: a chroot of a newer Debian release, to build virtio_tmem.ko
+# for its kernels with the compiler they were built with)
 DEPS_MAIN="build-essential git ccache pkg-config python3 python3-venv ninja-build
 flex bison dpkg-dev libglib2.0-dev zlib1g-dev libzstd-dev libpixman-1-dev libslirp-dev
 libfdt-dev libnuma-dev gcc-multilib ipxe-qemu bzip2 xz-utils
 busybox-static cpio socat numactl zstd file qemu-system-x86 clang
 libclang-rt-14-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-gcc-12 libelf1 bc util-linux iproute2 libgnutls28-dev xorriso"
+gcc-12 libelf1 bc util-linux iproute2 libgnutls28-dev xorriso kmod dwarves
+debootstrap"
 # Packages that must come from bookworm-backports (libbpf-dev: 1.3 and
 # later validate the guest BTF's type ids when they load it; seabios:
 # this QEMU leaves an AHCI command that fails set in PxCI, as the AHCI

@@ -21,7 +21,10 @@
 #   e2e    live migration of real Linux guests (tests/e2e), checksums
 #          verified in the guest on the destination; fault cases; interop
 #          with Debian's stock QEMU 7.2 in both directions
-#   tmem   virtio-tmem's Linux driver in real 6.1 and 6.12 guests: swap
+#   kernels  the other kernels of tests/guest/KERNELS (5.10, 7.3): the
+#          introspection oracle and skip-free migrations with memory
+#          compared (run.py suite kernels)
+#   tmem   virtio-tmem's Linux driver in real 6.1, 6.12 and 7.3 guests: swap
 #          through tmemswap in both modes, store shrink, quota fallback,
 #          refused puts, migration, unload, unplug (tests/e2e/tmemswap.py)
 #   compress  multifd zstd/zlib composed with pattern pages and skip-free,
@@ -271,6 +274,12 @@ suite_compress() {
         "$here/tests/e2e/run.py" suite compress
 }
 
+suite_kernels() {
+    echo "== the guest kernel matrix: Debian's 5.10 and 7.3 beside 6.1 and 6.12"
+    guest_suite kernels "e2e/suite kernels" "$logs/e2e-kernels.log" \
+        "$here/tests/e2e/run.py" suite kernels
+}
+
 suite_memdedup() {
     echo "== memdedup in real guests: free memory back to the host, no guest driver"
     guest_suite memdedup "e2e/memdedup" "$logs/memdedup.log" "$here/tests/e2e/memdedup.py"
@@ -325,7 +334,7 @@ if [ "${suites[0]}" = all ]; then
     "$0" peer tmem compress memdedup kexec link-faults hostile soak \
         > "$logs/peer-suite.out" 2>&1 &
     peer_pid=$!
-    suites=(unit sanitize qtest upstream e2e numa)
+    suites=(unit sanitize qtest upstream e2e kernels numa)
 fi
 for s in "${suites[@]}"; do
     case $s in
@@ -337,6 +346,7 @@ for s in "${suites[@]}"; do
     qtest) suite_qtest ;;
     tmem) suite_tmem ;;
     compress) suite_compress ;;
+    kernels) suite_kernels ;;
     memdedup) suite_memdedup ;;
     kexec) suite_kexec ;;
     hostile) suite_hostile ;;

@@ -243,10 +243,7 @@ bool guest_kallsyms_load(GuestKallsyms *ks, const VmcoreInfo *info,
 
     memset(ks, 0, sizeof(*ks));
     if (!info->has_kallsyms) {
-        *why = "VMCOREINFO does not locate kallsyms: it lacks one of "
-               "SYMBOL(_stext), SYMBOL(kallsyms_names), kallsyms_num_syms, "
-               "kallsyms_token_table, kallsyms_token_index, kallsyms_offsets "
-               "(Linux 6.0 and later list them)";
+        *why = vmcoreinfo_kallsyms_reason(info);
         return false;
     }
     if (!read_kernel(info, mem, info->kallsyms_num_syms, &num, sizeof(num))) {

@@ -729,12 +729,7 @@ bool guest_pcp_view_init(GuestPcpView *pv, const GuestKernelView *view)
 
     memset(pv, 0, sizeof(*pv));
     if (!view->info.has_kallsyms) {
-        pv->kallsyms_reason = "VMCOREINFO does not locate the kernel's "
-                              "kallsyms: it lacks one of SYMBOL(_stext), "
-                              "kallsyms_names, kallsyms_num_syms, "
-                              "kallsyms_token_table, kallsyms_token_index or "
-                              "kallsyms_offsets (Linux 6.0 and later list "
-                              "them)";
+        pv->kallsyms_reason = vmcoreinfo_kallsyms_reason(&view->info);
         pv->btf_reason = "BTF is found through kallsyms";
         return false;
     }

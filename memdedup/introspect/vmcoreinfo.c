@@ -322,10 +322,15 @@ bool vmcoreinfo_parse_text(const char *text, size_t len, VmcoreInfo *info,
     info->has_pgdat_node_zones = seen[F_PGDAT_NODE_ZONES];
     info->pgdat_node_zones_off = val[F_PGDAT_NODE_ZONES];
     /* Optional: the kernel's symbol table, all in the kernel image */
-    info->has_kallsyms = true;
+    info->kallsyms_missing = info->kallsyms_bad = 0;
     for (int f = F_STEXT; f <= F_KALLSYMS_OFFSETS; f++) {
-        info->has_kallsyms &= seen[f] && val[f] >= 0xffffffff80000000ULL;
+        if (!seen[f]) {
+            info->kallsyms_missing |= 1u << (f - F_STEXT);
+        } else if (val[f] < 0xffffffff80000000ULL) {
+            info->kallsyms_bad |= 1u << (f - F_STEXT);
+        }
     }
+    info->has_kallsyms = !info->kallsyms_missing && !info->kallsyms_bad;
     /* gone in Linux 7.0, whose offsets are relative to themselves */
     info->has_kallsyms_relative_base =
         seen[F_KALLSYMS_RELATIVE_BASE] &&
@@ -340,6 +345,62 @@ bool vmcoreinfo_parse_text(const char *text, size_t len, VmcoreInfo *info,
         info->kallsyms_relative_base = val[F_KALLSYMS_RELATIVE_BASE];
     }
     return true;
+}
+
+/* The reason when only line F_STEXT + i is missing (or not an address). */
+#define KALLSYMS_LINES 6
+static const char *const kallsyms_line_missing[KALLSYMS_LINES] = {
+    "VMCOREINFO lacks SYMBOL(_stext), which the kallsyms reader needs",
+    "VMCOREINFO lacks SYMBOL(kallsyms_names)",
+    "VMCOREINFO lacks SYMBOL(kallsyms_num_syms)",
+    "VMCOREINFO lacks SYMBOL(kallsyms_token_table)",
+    "VMCOREINFO lacks SYMBOL(kallsyms_token_index)",
+    "VMCOREINFO lacks SYMBOL(kallsyms_offsets)",
+};
+static const char *const kallsyms_line_bad[KALLSYMS_LINES] = {
+    "VMCOREINFO's SYMBOL(_stext) is not a kernel image address",
+    "VMCOREINFO's SYMBOL(kallsyms_names) is not a kernel image address",
+    "VMCOREINFO's SYMBOL(kallsyms_num_syms) is not a kernel image address",
+    "VMCOREINFO's SYMBOL(kallsyms_token_table) is not a kernel image address",
+    "VMCOREINFO's SYMBOL(kallsyms_token_index) is not a kernel image address",
+    "VMCOREINFO's SYMBOL(kallsyms_offsets) is not a kernel image address",
+};
+
+const char *vmcoreinfo_kallsyms_reason(const VmcoreInfo *info)
+{
+    G_STATIC_ASSERT(F_KALLSYMS_OFFSETS - F_STEXT + 1 == KALLSYMS_LINES);
+
+    if (info->has_kallsyms) {
+        return NULL;
+    }
+    if (info->kallsyms_missing == (1u << KALLSYMS_LINES) - 1) {
+        return "VMCOREINFO has none of the kallsyms lines (SYMBOL(_stext), "
+               "SYMBOL(kallsyms_names), ...): Linux 6.0 added them, so this "
+               "kernel is older or built without CONFIG_KALLSYMS";
+    }
+    if (info->kallsyms_missing == (1u << KALLSYMS_LINES) - 2) {
+        /* x86 has long given _stext; the tables came in 6.0 */
+        return "VMCOREINFO has none of the kallsyms table lines "
+               "(SYMBOL(kallsyms_names), SYMBOL(kallsyms_offsets), ...): "
+               "Linux 6.0 added them, so this kernel is older or built "
+               "without CONFIG_KALLSYMS";
+    }
+    if (info->kallsyms_missing && info->kallsyms_bad) {
+        return "VMCOREINFO's kallsyms lines are partly missing and partly not "
+               "kernel image addresses";
+    }
+    for (int i = 0; i < KALLSYMS_LINES; i++) {
+        if (info->kallsyms_missing & (1u << i)) {
+            return info->kallsyms_missing == 1u << i ?
+                   kallsyms_line_missing[i] :
+                   "VMCOREINFO lists only some of the kallsyms lines";
+        }
+        if (info->kallsyms_bad & (1u << i)) {
+            return info->kallsyms_bad == 1u << i ? kallsyms_line_bad[i] :
+                   "VMCOREINFO's kallsyms lines are not kernel image addresses";
+        }
+    }
+    return "VMCOREINFO does not locate kallsyms";
 }
 
 bool vmcoreinfo_parse_note(const void *note, size_t len, VmcoreInfo *info,

@@ -67,6 +67,9 @@ typedef struct VmcoreInfo {
      */
     bool has_kallsyms;
     bool has_kallsyms_relative_base;
+    /* why not has_kallsyms: vmcoreinfo_kallsyms_reason() says */
+    uint8_t kallsyms_missing;   /* one bit per line absent, in note order */
+    uint8_t kallsyms_bad;       /* one bit per line not a kernel address */
     uint64_t stext;              /* SYMBOL(_stext): checks the decoding */
     uint64_t kallsyms_names;
     uint64_t kallsyms_num_syms;
@@ -93,6 +96,12 @@ bool vmcoreinfo_parse_note(const void *note, size_t len, VmcoreInfo *info,
                            const char **why);
 
 /* True if the 32-bit _mapcount/page_type word marks a free buddy head. */
+/*
+ * Why @info does not locate the kernel's kallsyms, naming the lines that
+ * are missing or wrong; NULL when it does. A static string.
+ */
+const char *vmcoreinfo_kallsyms_reason(const VmcoreInfo *info);
+
 static inline bool vmcoreinfo_is_buddy(const VmcoreInfo *info, uint32_t word)
 {
     if (info->buddy_type_in_top_byte) {

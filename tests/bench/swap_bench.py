@@ -57,8 +57,8 @@ DEVICES = {
     "virtio-blk-none": (lambda w: blk(w, True), MKSWAP.format(dev="/dev/vda")),
     "virtio-blk-writeback": (lambda w: blk(w, False), MKSWAP.format(dev="/dev/vda")),
     "zram": (lambda w: [],
-             "for m in zsmalloc lz4_compress lz4hc_compress zram; do "
-             "if [ -e /modules/$m.ko ]; then insmod /modules/$m.ko || exit 1; fi; done && "
+             "for m in $(cat /modules/zram.order); do "
+             "insmod /modules/$m.ko || exit 1; done && "
              "echo 1G > /sys/block/zram0/disksize && " + MKSWAP.format(dev="/dev/zram0")),
     "tmemswap-persistent": (lambda w: TMEM,
                             "insmod /modules/virtio_tmem.ko mode=persistent && " +

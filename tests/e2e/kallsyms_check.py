@@ -2,9 +2,16 @@
 (__org.qemu-memx_query-guest-free-pages, symbols) against the guest's own
 /proc/kallsyms, for the symbols the per-CPU free-list walk needs and a
 per-CPU one (the absolute-percpu address encoding); and the per-CPU
-lists' layout QEMU takes from the guest's BTF against what is known of
-Debian's images (facts for this test only: the code reads them from BTF).
-Used by run.py's introspect cases."""
+lists' layout QEMU takes from the guest's BTF against what pahole, a
+reader independent of QEMU's, finds in the same kernel's vmlinux (the
+image tests/guest/build.sh extracted). Used by run.py's introspect
+cases."""
+
+import os
+import re
+import subprocess
+
+from memxvm import guest_dir
 
 SYMBOLS = ["_stext", "__per_cpu_offset", "__cpu_possible_mask", "nr_cpu_ids",
            "__start_BTF", "__stop_BTF", "node_data", "contig_page_data",
@@ -28,8 +35,36 @@ def guest_kallsyms(vm, names):
             found.setdefault(fields[3], set()).add(int(fields[1], 16))
 
 
-# zone.per_cpu_pageset, per_cpu_pages.lists, lists, list size, sizeof(page)
-DEBIAN_PCP_LAYOUT = {"6.1": (104, 24, 14, 16, 64), "6.12": (112, 32, 14, 16, 64)}
+def pahole_layout(kernel):
+    """(zone.per_cpu_pageset, per_cpu_pages.lists, number of lists,
+    sizeof(list_head), sizeof(page)) of guest kernel @kernel, as pahole
+    reads them from its vmlinux's BTF."""
+    vmlinux = os.path.join(guest_dir(kernel), "vmlinux")
+    try:
+        out = subprocess.run(["pahole", "-F", "btf", "-C",
+                              "zone,per_cpu_pages,list_head,page", vmlinux],
+                             capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise RuntimeError(f"pahole cannot read {vmlinux}'s BTF ({e}): "
+                           "install Debian's dwarves (./configure does)")
+    structs = {}
+    for m in re.finditer(r"^struct (\w+) \{\n(.*?)^\}", out, re.S | re.M):
+        structs[m.group(1)] = m.group(2)
+
+    def size(name):
+        m = re.search(r"/\* size: (\d+),", structs.get(name, ""))
+        if not m:
+            raise RuntimeError(f"pahole printed no struct {name} for {vmlinux}")
+        return int(m.group(1))
+
+    pageset = re.search(r"\*\s*per_cpu_pageset;\s*/\*\s*(\d+)", structs.get("zone", ""))
+    lists = re.search(r"struct list_head\s+lists\[(\d+)\];\s*/\*\s*(\d+)",
+                      structs.get("per_cpu_pages", ""))
+    if not pageset or not lists:
+        raise RuntimeError(f"pahole shows no zone.per_cpu_pageset or "
+                           f"per_cpu_pages.lists in {vmlinux}")
+    return (int(pageset.group(1)), int(lists.group(2)), int(lists.group(1)),
+            size("list_head"), size("page"))
 
 
 def check_pcp_layout(info, kernel):
@@ -39,10 +74,12 @@ def check_pcp_layout(info, kernel):
                            f"{info.get('btf-reason')}")
     got = (lay["zone-per-cpu-pageset"], lay["pcp-lists"], lay["pcp-nr-lists"],
            lay["pcp-list-size"], lay["page-size"])
-    if got != DEBIAN_PCP_LAYOUT[kernel]:
-        raise RuntimeError(f"BTF layout {got} is not Debian {kernel}'s "
-                           f"{DEBIAN_PCP_LAYOUT[kernel]}")
-    return f"BTF {info['btf-bytes']} bytes: pageset at {got[0]}, {got[2]} lists at {got[1]}"
+    want = pahole_layout(kernel)
+    if got != want:
+        raise RuntimeError(f"QEMU's BTF layout {got} is not what pahole reads "
+                           f"in the {kernel} image: {want}")
+    return (f"BTF {info['btf-bytes']} bytes: pageset at {got[0]}, {got[2]} lists "
+            f"at {got[1]}, as pahole reads the image")
 
 
 def check_kallsyms(vm, log, kernel):

@@ -101,6 +101,14 @@ def qemu_binary():
                                        "qemu-system-x86_64"))
 
 
+def guest_kernels():
+    """The guest kernel flavours, one per line of tests/guest/KERNELS."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "guest", "KERNELS")) as f:
+        return [line.split()[0] for line in f
+                if line.strip() and not line.startswith("#")]
+
+
 def guest_dir(flavour):
     here = os.path.dirname(os.path.abspath(__file__))
     return os.path.join(os.environ.get("QEMU_MEMX_GUEST_DIR",
@@ -221,7 +229,7 @@ class Vm:
     def __init__(self, name, flavour="6.12", mem="1G", boot="pvh",
                  append="", machine="q35", binary=None, incoming=None,
                  extra_args=(), workdir=None, defaults=False, netns=None,
-                 prefix=(), trace=()):
+                 prefix=(), trace=(), smp=1):
         self.name = name
         self.workdir = workdir or tempfile.mkdtemp(prefix=f"memx-{name}-")
         os.makedirs(self.workdir, exist_ok=True)
@@ -237,7 +245,7 @@ class Vm:
             # debug-threads: named threads, so a vCPU's CPU time can be
             # told from the rest (run.migration_cpu_seconds)
             "-name", f"{name},debug-threads=on", "-M", machine, "-accel", "tcg",
-            "-m", mem, "-smp", "1", "-display", "none", "-no-reboot",
+            "-m", mem, "-smp", str(smp), "-display", "none", "-no-reboot",
             "-kernel", kernel,
             "-initrd", os.path.join(gdir, "initramfs.cpio"),
             "-append", f"console=ttyS0 quiet panic=-1 {append}".strip(),

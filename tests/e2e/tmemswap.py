@@ -6,7 +6,8 @@ Each guest has 256 MiB of RAM and writes a 320 MiB checksummed working set
 (memx-workload fill-random 320), so at least a third of it lives in swap;
 'verify' then reads all of it back. (make demo-tmem writes 512 MiB.) Cases (TAP):
 
-  swap   persistent and ephemeral mode on Debian's 6.1 and 6.12 kernels;
+  swap   persistent and ephemeral mode on Debian's 6.1 and 7.3 kernels,
+         persistent on 6.12;
          query-tmem's puts, gets and hits must have moved
   shrink ephemeral mode while the host shrinks the store to zero under a
          running 'touch' pass: everything verifies from the backing disk
@@ -307,7 +308,8 @@ def case_unplug_persistent(c, flavour):
 CASES = {
     "swap-persistent-6.12": lambda c: case_swap(c, "6.12", "persistent"),
     "swap-persistent-6.1": lambda c: case_swap(c, "6.1", "persistent"),
-    "swap-ephemeral-6.12": lambda c: case_swap(c, "6.12", "ephemeral"),
+    "swap-persistent-7.3": lambda c: case_swap(c, "7.3", "persistent"),
+    "swap-ephemeral-7.3": lambda c: case_swap(c, "7.3", "ephemeral"),
     "swap-ephemeral-6.1": lambda c: case_swap(c, "6.1", "ephemeral"),
     "shrink-ephemeral-6.12": lambda c: case_shrink(c, "6.12"),
     "quota-fallback-6.1": lambda c: case_quota(c, "6.1"),

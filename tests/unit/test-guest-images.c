@@ -127,6 +127,7 @@ typedef struct Debian {
 static const Debian debian[] = {
     { "6.1", "vmcoreinfo-6.1-kaslr.txt", 104, 24, 144 },
     { "6.12", "vmcoreinfo-6.12-pvh.txt", 112, 32, 160 },
+    { "7.3", "vmcoreinfo-7.3-pvh.txt", 112, 32, 160 },
 };
 
 static void test_btf(gconstpointer opaque)
@@ -164,17 +165,31 @@ static void test_btf_wrong_note(void)
     g_test_message("6.12's BTF with 6.1's note: %s", why);
 }
 
+typedef struct KallsymsCase {
+    const char *flavour, *note;
+    GuestKallsymsEncoding encoding;
+} KallsymsCase;
+
 /*
- * 6.12's kallsyms from its image as a PVH boot holds it (no KASLR, the
- * note recorded from that boot): every symbol the walk needs.
+ * Each kernel's kallsyms from its image as a PVH boot holds it (no KASLR,
+ * the note recorded from that boot): every symbol the walk needs, with
+ * the address encoding _stext selects. 6.12 stores absolute-percpu
+ * offsets from kallsyms_relative_base; 7.x, whose VMCOREINFO no longer
+ * has that base, stores each offset relative to its own entry.
  */
-static void test_kallsyms_612(void)
+static const KallsymsCase kallsyms_cases[] = {
+    { "6.12", "vmcoreinfo-6.12-pvh.txt", GUEST_KALLSYMS_ABSOLUTE_PERCPU },
+    { "7.3", "vmcoreinfo-7.3-pvh.txt", GUEST_KALLSYMS_PLACE_RELATIVE },
+};
+
+static void test_kallsyms(gconstpointer opaque)
 {
+    const KallsymsCase *c = opaque;
     static const char *const names[] = {
         "__per_cpu_offset", "__cpu_possible_mask", "nr_cpu_ids", "node_data",
         "nr_node_ids", "__start_BTF", "__stop_BTF",
     };
-    VmcoreInfo info = recorded_note("vmcoreinfo-6.12-pvh.txt");
+    VmcoreInfo info = recorded_note(c->note);
     uint64_t addrs[G_N_ELEMENTS(names)];
     bool found[G_N_ELEMENTS(names)];
     Image im;
@@ -182,17 +197,17 @@ static void test_kallsyms_612(void)
     GuestKallsyms ks;
     const char *why = NULL;
 
-    image_open(&im, "6.12");
+    image_open(&im, c->flavour);
     if (!guest_kallsyms_load(&ks, &info, &mem, &why)) {
-        g_error("6.12 kallsyms: %s", why);
+        g_error("%s kallsyms: %s", c->flavour, why);
     }
-    g_assert_cmpint(ks.encoding, ==, GUEST_KALLSYMS_ABSOLUTE_PERCPU);
+    g_assert_cmpint(ks.encoding, ==, c->encoding);
     g_assert_cmpuint(guest_kallsyms_find(&ks, names, G_N_ELEMENTS(names), addrs,
                                          found), ==, G_N_ELEMENTS(names));
     g_assert_cmphex(addrs[5], ==, im.btf_vaddr);
     g_assert_cmpuint(addrs[6] - addrs[5], ==, im.btf_size);
-    g_test_message("6.12: %u symbols, .BTF %" G_GUINT64_FORMAT " bytes",
-                   ks.num_syms, im.btf_size);
+    g_test_message("%s: %u symbols, .BTF %" G_GUINT64_FORMAT " bytes",
+                   c->flavour, ks.num_syms, im.btf_size);
     guest_kallsyms_clear(&ks);
     image_close(&im);
 }
@@ -210,7 +225,13 @@ int main(int argc, char **argv)
             g_test_add_data_func(name, &debian[i], test_btf);
         }
         g_test_add_func("/guest-images/btf-wrong-note", test_btf_wrong_note);
-        g_test_add_func("/guest-images/kallsyms-6.12", test_kallsyms_612);
+        for (size_t i = 0; i < G_N_ELEMENTS(kallsyms_cases); i++) {
+            g_autofree char *name =
+                g_strdup_printf("/guest-images/kallsyms-%s",
+                                kallsyms_cases[i].flavour);
+
+            g_test_add_data_func(name, &kallsyms_cases[i], test_kallsyms);
+        }
     }
     return g_test_run();
 }

@@ -357,6 +357,43 @@ static const struct {
 };
 
 /* Each corruption drops its lists, keeps every other, never fails. */
+/*
+ * Linux 6.15 and later: per-CPU pointers are no longer zero-based.
+ * zone->per_cpu_pageset is an address in the kernel image's per-CPU
+ * section (Debian 7.3: 0xffffffff83f6ddc0), and __per_cpu_offset[cpu]
+ * is the CPU's area minus that section's start, so the sum is taken
+ * modulo 2^64: the offsets here are "negative" and every sum wraps.
+ */
+#define PERCPU_SECTION 0xffffffff83f6c000ULL
+
+static void test_not_zero_based(void)
+{
+    PcpGuest t;
+    g_autofree uint64_t *bm = g_new0(uint64_t, NR_PFNS / 64);
+    GuestPcpStats st;
+    const char *why = NULL;
+
+    pcp_guest_init(&t);
+    for (int z = 0; z < 3; z++) {
+        put_u64(&t, PGDAT_GPA + z * ZONE_SIZE + 112,
+                PERCPU_SECTION + PAGESET(z) - 0x1000);
+    }
+    for (int cpu = 0; cpu < 3; cpu++) {
+        uint64_t offset = KVA(PCPU_GPA + cpu * 0x10000ULL) - PERCPU_SECTION;
+
+        g_assert_cmphex(offset, >, PERCPU_SECTION);     /* it wraps */
+        put_u64(&t, OFFSETS_GPA + cpu * 8, offset);
+    }
+    fill_lists(&t);
+    g_assert_true(walk(&t, all_ram, 1, bm, &st, &why));
+    g_assert_null(why);
+    g_assert_cmpuint(st.cpus, ==, 2);
+    g_assert_cmpuint(st.pages, ==, 1 + 1 + 1 + 2 + 8 + 512 + 512 + 1);
+    g_assert_cmpuint(st.lists_dropped, ==, 0);
+    g_assert_cmpuint(bits_set(bm), ==, st.pages);
+    pcp_guest_free(&t);
+}
+
 static void test_corrupt_lists(void)
 {
     g_autofree uint64_t *bm = g_new0(uint64_t, NR_PFNS / 64);
@@ -693,6 +730,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     libbpf_set_print(NULL);     /* libbpf's own complaints are expected here */
     g_test_add_func("/guest-pcp/walk", test_walk);
+    g_test_add_func("/guest-pcp/not-zero-based", test_not_zero_based);
     g_test_add_func("/guest-pcp/corrupt-lists", test_corrupt_lists);
     g_test_add_func("/guest-pcp/too-long", test_too_long);
     g_test_add_func("/guest-pcp/unreadable-tables", test_unreadable_tables);

@@ -87,6 +87,40 @@ static void test_real_6_12(void)
     g_assert_cmphex(info.kallsyms_offsets, ==, 0xffffffff823b7108ULL);
 }
 
+/*
+ * Debian's 7.3: kallsyms located without SYMBOL(kallsyms_relative_base),
+ * which 7.0 removed; 7.x's page type for unaccepted memory is not buddy.
+ */
+static void test_real_7_3(void)
+{
+    VmcoreInfo info;
+
+    parse_fixture("vmcoreinfo-7.3-pvh.txt", &info);
+    g_assert_cmpstr(info.osrelease, ==, "7.3.4+deb13-amd64");
+    g_assert_true(info.has_kallsyms);
+    g_assert_false(info.has_kallsyms_relative_base);
+    g_assert_cmphex(info.stext, ==, 0xffffffff81000000ULL);
+    g_assert_cmphex(info.kallsyms_offsets, ==, 0xffffffff82729934ULL);
+    g_assert_cmphex(info.buddy_mapcount_value, ==, 0xf0000000);
+    g_assert_true(vmcoreinfo_is_buddy(&info, 0xf0000000));
+    /* NUMBER(PAGE_UNACCEPTED_MAPCOUNT_VALUE)=-150994944 */
+    g_assert_false(vmcoreinfo_is_buddy(&info, 0xf7000000));
+}
+
+/* Debian's 5.10: _stext, but no kallsyms tables (they came in 6.0) */
+static void test_real_5_10(void)
+{
+    VmcoreInfo info;
+
+    parse_fixture("vmcoreinfo-5.10-pvh.txt", &info);
+    g_assert_cmpstr(info.osrelease, ==, "5.10.0-32-amd64");
+    g_assert_false(info.has_kallsyms);
+    g_assert_nonnull(strstr(vmcoreinfo_kallsyms_reason(&info),
+                            "none of the kallsyms table lines"));
+    g_assert_cmphex(info.buddy_mapcount_value, ==, 0xffffff7f);
+    g_assert_true(vmcoreinfo_is_buddy(&info, 0xffffff7f));
+}
+
 static void test_real_6_12_la57(void)
 {
     VmcoreInfo info;
@@ -165,6 +199,73 @@ static void test_each_required_key(void)
         g_test_message("without %s", required[i]);
         g_assert_false(parse(text, &why));
         g_assert_nonnull(why);
+    }
+}
+
+/*
+ * The reason the kallsyms are not located names what is missing: nothing
+ * at all on a kernel before 6.0 (Debian's 5.10), else the one line that
+ * is missing or is not a kernel image address. The recorded 7.3 note
+ * has no kallsyms_relative_base, and needs none.
+ */
+static void test_kallsyms_reasons(void)
+{
+    static const char *const kallsyms[] = {
+        "SYMBOL(_stext)=ffffffff81000000",
+        "SYMBOL(kallsyms_names)=ffffffff823e857c",
+        "SYMBOL(kallsyms_num_syms)=ffffffff823e8578",
+        "SYMBOL(kallsyms_token_table)=ffffffff827292d8",
+        "SYMBOL(kallsyms_token_index)=ffffffff82729734",
+        "SYMBOL(kallsyms_offsets)=ffffffff82729934",
+    };
+    g_autofree char *none = note_text(NULL, NULL);
+    VmcoreInfo info;
+    const char *why = NULL;
+
+    g_assert_true(vmcoreinfo_parse_text(none, strlen(none), &info, &why));
+    g_assert_false(info.has_kallsyms);
+    g_assert_nonnull(strstr(vmcoreinfo_kallsyms_reason(&info), "none of"));
+
+    for (size_t skip = 0; skip < G_N_ELEMENTS(kallsyms); skip++) {
+        for (int bad = 0; bad < 2; bad++) {
+            GString *extra = g_string_new(NULL);
+            g_autofree char *text = NULL;
+            g_autofree char *key = g_strndup(kallsyms[skip],
+                                             strchr(kallsyms[skip], '=') -
+                                             kallsyms[skip]);
+            const char *reason;
+
+            for (size_t i = 0; i < G_N_ELEMENTS(kallsyms); i++) {
+                if (i != skip) {
+                    g_string_append_printf(extra, "%s\n", kallsyms[i]);
+                } else if (bad) {
+                    g_string_append_printf(extra, "%s=1000\n", key);
+                }
+            }
+            text = note_text(NULL, extra->str);
+            g_string_free(extra, TRUE);
+            g_assert_true(vmcoreinfo_parse_text(text, strlen(text), &info, &why));
+            g_assert_false(info.has_kallsyms);
+            reason = vmcoreinfo_kallsyms_reason(&info);
+            g_test_message("%s %s: %s", key, bad ? "bad" : "missing", reason);
+            g_assert_nonnull(strstr(reason, key));
+            g_assert_nonnull(strstr(reason, bad ? "not a kernel" : "lacks"));
+        }
+    }
+
+    {
+        GString *all = g_string_new(NULL);
+        g_autofree char *text = NULL;
+
+        for (size_t i = 0; i < G_N_ELEMENTS(kallsyms); i++) {
+            g_string_append_printf(all, "%s\n", kallsyms[i]);
+        }
+        text = note_text(NULL, all->str);
+        g_string_free(all, TRUE);
+        g_assert_true(vmcoreinfo_parse_text(text, strlen(text), &info, &why));
+        g_assert_true(info.has_kallsyms);
+        g_assert_false(info.has_kallsyms_relative_base);
+        g_assert_null(vmcoreinfo_kallsyms_reason(&info));
     }
 }
 
@@ -323,9 +424,12 @@ int main(int argc, char **argv)
     g_test_add_func("/vmcoreinfo/real/6.1-kaslr", test_real_6_1_kaslr);
     g_test_add_func("/vmcoreinfo/real/6.12-pvh", test_real_6_12);
     g_test_add_func("/vmcoreinfo/real/6.12-kaslr-la57", test_real_6_12_la57);
+    g_test_add_func("/vmcoreinfo/real/5.10-pvh", test_real_5_10);
+    g_test_add_func("/vmcoreinfo/real/7.3-pvh", test_real_7_3);
     g_test_add_func("/vmcoreinfo/minimal-negative-phys-base",
                     test_minimal_and_negative_phys_base);
     g_test_add_func("/vmcoreinfo/required-keys", test_each_required_key);
+    g_test_add_func("/vmcoreinfo/kallsyms-reasons", test_kallsyms_reasons);
     g_test_add_func("/vmcoreinfo/bad-values", test_bad_values);
     g_test_add_func("/vmcoreinfo/mem-section", test_mem_section_path);
     g_test_add_func("/vmcoreinfo/text-shapes", test_text_shapes);
