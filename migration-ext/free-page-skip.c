@@ -59,13 +59,24 @@ uint64_t free_page_skip_range(const uint64_t *free, uint64_t nr_pfns,
                               uint64_t first_pfn, uint64_t npages,
                               const uint8_t *host, size_t page_size,
                               unsigned long *dirty, uint64_t dirty_first,
-                              bool dest_reads_zero, FreePageSkipStats *stats)
+                              bool dest_reads_zero, bool keep_uniform,
+                              FreePageSkipStats *stats)
 {
     uint64_t cleared = 0, i;
 
     for (i = 0; i < npages; i += 64) {
         uint64_t cand = candidates_at(free, nr_pfns, first_pfn, npages, i);
 
+        /* A guest that reads no free page's content: no page is read. */
+        while (cand && !keep_uniform) {
+            uint64_t page = i + __builtin_ctzll(cand);
+
+            cand &= cand - 1;
+            if (test_long_bit(dirty, dirty_first + page)) {
+                clear_long_bit(dirty, dirty_first + page);
+                cleared++;
+            }
+        }
         while (cand) {
             unsigned b = __builtin_ctzll(cand);
             uint64_t page = i + b, pattern, first_word;

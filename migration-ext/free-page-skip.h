@@ -36,7 +36,8 @@ typedef struct FreePageSkipStats {
  * bit n in word n / BITS_PER_LONG, as QEMU lays out its migration
  * bitmap).  Frames beyond @nr_pfns count as not free.
  *
- * For every page that is dirty, free and not uniform, clear its dirty bit.
+ * For every page that is dirty, free and not uniform, clear its dirty bit
+ * (every page that is dirty and free, without @keep_uniform below).
  *
  * @dest_reads_zero says that no page of the range has been sent yet and
  * the destination reads zero where nothing was sent (the first pass of a
@@ -44,13 +45,19 @@ typedef struct FreePageSkipStats {
  * either, and a page whose first word is zero cannot hold a non-zero
  * pattern: it is dropped after reading 8 bytes instead of the whole page.
  *
+ * @keep_uniform says that the guest may read free pages' content: it
+ * zeroes them on free (init_on_free) or poisons them (page_poison), or
+ * it is not known that it does neither (guest-free-content.h).  Without
+ * it, every dirty free page is dropped and no content is read.
+ *
  * Returns the number of bits cleared; @stats accumulates.
  */
 uint64_t free_page_skip_range(const uint64_t *free, uint64_t nr_pfns,
                               uint64_t first_pfn, uint64_t npages,
                               const uint8_t *host, size_t page_size,
                               unsigned long *dirty, uint64_t dirty_first,
-                              bool dest_reads_zero, FreePageSkipStats *stats);
+                              bool dest_reads_zero, bool keep_uniform,
+                              FreePageSkipStats *stats);
 
 /*
  * Whether any page of the range (same arguments as free_page_skip_range)

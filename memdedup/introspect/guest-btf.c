@@ -137,6 +137,31 @@ static bool enum_value(const struct btf *btf, const char *ename,
     return false;
 }
 
+/*
+ * Where a static key's enabled count is: struct static_key's "enabled",
+ * a 4-byte atomic_t, with struct static_key_false and static_key_true
+ * each holding the struct static_key at offset 0. Optional: a layout
+ * without it only leaves the guest's free-page content unknown.
+ */
+static void read_static_key(const struct btf *btf, GuestPcpLayout *l)
+{
+    const struct btf_type *key = struct_named(btf, "static_key");
+    uint32_t type, off_false, off_true, key_size;
+
+    l->has_static_key =
+        member_offset(btf, key, "enabled", &l->static_key_enabled, &type,
+                      &key_size) &&
+        btf__resolve_size(btf, type) == 4 &&
+        l->static_key_enabled + 4ULL <= key_size &&
+        member_offset(btf, struct_named(btf, "static_key_false"), "key",
+                      &off_false, NULL, NULL) && off_false == 0 &&
+        member_offset(btf, struct_named(btf, "static_key_true"), "key",
+                      &off_true, NULL, NULL) && off_true == 0;
+    if (!l->has_static_key) {
+        l->static_key_enabled = 0;
+    }
+}
+
 static bool read_layout(const struct btf *btf, GuestPcpLayout *l,
                         const char **why)
 {
@@ -216,6 +241,7 @@ static bool read_layout(const struct btf *btf, GuestPcpLayout *l,
         *why = "BTF lacks MIGRATE_PCPTYPES";
         return false;
     }
+    read_static_key(btf, l);
     return guest_pcp_layout_check(l, why);
 }
 

@@ -58,6 +58,13 @@ typedef struct GuestPcpLayout {
     uint32_t page_refcount;         /* offsetof(struct page, _refcount) */
     uint32_t page_mapcount;         /* offsetof(struct page, _mapcount) */
     uint32_t migrate_pcptypes;      /* MIGRATE_PCPTYPES */
+    /*
+     * Optional, for guest-free-content.h: where a static key (struct
+     * static_key_false or _true, each wrapping a struct static_key at
+     * offset 0) keeps its enabled count, an atomic_t.
+     */
+    bool has_static_key;
+    uint32_t static_key_enabled;    /* offsetof(struct static_key, enabled) */
 } GuestPcpLayout;
 
 /*

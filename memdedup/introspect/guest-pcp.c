@@ -715,11 +715,13 @@ bool guest_pcp_view_init(GuestPcpView *pv, const GuestKernelView *view)
 {
     enum {
         S_PER_CPU_OFFSET, S_CPU_POSSIBLE_MASK, S_NR_CPU_IDS, S_NODE_DATA,
-        S_NR_NODE_IDS, S_CONTIG_PAGE_DATA, S_START_BTF, S_STOP_BTF, S_COUNT
+        S_NR_NODE_IDS, S_CONTIG_PAGE_DATA, S_START_BTF, S_STOP_BTF,
+        S_INIT_ON_FREE, S_PAGE_POISONING, S_COUNT
     };
     static const char *const names[S_COUNT] = {
         "__per_cpu_offset", "__cpu_possible_mask", "nr_cpu_ids", "node_data",
         "nr_node_ids", "contig_page_data", "__start_BTF", "__stop_BTF",
+        "init_on_free", "_page_poisoning_enabled",
     };
     uint64_t addr[S_COUNT];
     bool found[S_COUNT];
@@ -741,6 +743,10 @@ bool guest_pcp_view_init(GuestPcpView *pv, const GuestKernelView *view)
     pv->kallsyms_symbols = ks.num_syms;
     guest_kallsyms_find(&ks, names, S_COUNT, addr, found);
     guest_kallsyms_clear(&ks);
+    if (found[S_INIT_ON_FREE] && found[S_PAGE_POISONING]) {
+        pv->init_on_free_key = addr[S_INIT_ON_FREE];
+        pv->page_poisoning_key = addr[S_PAGE_POISONING];
+    }
     if (!found[S_START_BTF] || !found[S_STOP_BTF] ||
         addr[S_STOP_BTF] <= addr[S_START_BTF] ||
         addr[S_STOP_BTF] - addr[S_START_BTF] > GUEST_BTF_MAX_BYTES ||

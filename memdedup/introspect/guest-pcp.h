@@ -56,6 +56,9 @@ typedef struct GuestPcpView {
     uint64_t node_data;         /* pg_data_t *node_data[] (NUMA), or 0 */
     uint64_t nr_node_ids;       /* unsigned int nr_node_ids, or 0 */
     uint64_t contig_page_data;  /* the one pg_data_t without NUMA, or 0 */
+    /* static keys, for guest-free-content.h; 0 if kallsyms lack them */
+    uint64_t init_on_free_key;  /* DEFINE_STATIC_KEY_MAYBE init_on_free */
+    uint64_t page_poisoning_key;/* _page_poisoning_enabled */
     /* for reports */
     uint32_t kallsyms_symbols;  /* symbols in the guest's table, or 0 */
     uint64_t btf_bytes;         /* size of its .BTF section, or 0 */

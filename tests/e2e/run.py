@@ -424,6 +424,35 @@ def check_skipping(rec, scen, conf, append):
                                f"{freed_mib} MiB freed, expected at least half")
 
 
+def expected_free_content(kernel, append):
+    """What the guest does to freed pages, from how it was booted: the
+    keys are readable where VMCOREINFO locates kallsyms (Linux 6.0+)."""
+    known = int(kernel.split(".")[0]) >= 6
+    zeroes = known and "init_on_free=1" in append
+    poisons = known and "page_poison=1" in append
+    return {"known": known, "zeroes": zeroes, "poisons": poisons,
+            "content-checked": not known or zeroes or poisons}
+
+
+def check_free_content(vm, kernel, append):
+    """The guest's init_on_free and page poisoning keys as QEMU reads them
+    (query-guest-free-pages' free-content) against its command line."""
+    got = vm.qmp.cmd("__org.qemu-memx_query-guest-free-pages",
+                     {"per-cpu-lists": False}).get("free-content")
+    want = expected_free_content(kernel, append)
+    seen = {k: got.get(k, False) for k in want} if got else None
+    if seen != want:
+        raise RuntimeError(f"{vm.name}: free-page content state {got}, expected {want}")
+    if not want["known"]:
+        return f"free pages' content checked: {got.get('reason')}"
+    if not want["content-checked"]:
+        return "free pages' content not read: the guest neither zeroes nor poisons them"
+    return ("free pages' content checked: the guest "
+            + " and ".join(w for w, on in (("zeroes", want["zeroes"]),
+                                           ("poisons", want["poisons"])) if on)
+            + " them")
+
+
 PAGE = 4096
 
 
@@ -638,6 +667,10 @@ def migrate(args, log):
         alarms = [a for a in GUEST_ALARMS if a in dst.console_text()]
         rec["verify"] = line
         rec["verified"] = ok and not alarms
+        if SKIP_CAP in conf["caps"] and not conf.get("skip_blocked"):
+            # read again on the destination: set at boot, they cannot change
+            for vm in (src, dst):
+                rec["free_content"] = check_free_content(vm, args.kernel, append)
         if not ok:
             raise RuntimeError(f"destination verification failed: {line}")
         if alarms:
@@ -651,7 +684,8 @@ def migrate(args, log):
             check_skipping(rec, scen, conf, append)
             log(f"# skipped {rec['skipped_pages']} free pages, kept "
                 f"{rec['free_pages_uniform']} for their pattern, "
-                f"{rec['free_page_scans']} scans in {rec['free_page_scan_us']} us"
+                f"{rec['free_page_scans']} scans in {rec['free_page_scan_us']} us; "
+                f"{rec.get('free_content')}"
                 f"{'; not skipped: ' + rec['skip_blocked'] if rec['skip_blocked'] else ''}")
         log(f"# {scen}/{args.config}/{args.kernel}/{args.transport}: "
             f"{rec['transferred_mib']:.1f} MiB in {rec['total_time_ms']} ms, "

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memdedup/introspect/guest-free-content.h"
 #include "memdedup/introspect/guest-pcp.h"
 #include "fuzz-ram.h"
 
@@ -96,6 +97,22 @@ static void walk(uint8_t *ram, const VmcoreInfo *info, const GuestPcpView *pv,
         abort();
     }
     free(bitmap);
+
+    /* The static keys, in guest data too: known only as 0 or 1 each */
+    {
+        GuestPcpView keys = *pv;
+        GuestFreeContent content;
+
+        keys.kallsyms_symbols = 1;
+        keys.init_on_free_key = KERNEL_MAP + DATA_GPA + 0x60;
+        keys.page_poisoning_key = KERNEL_MAP + DATA_GPA + 0x68;
+        guest_free_content_read(&view, &keys, &content);
+        if ((!content.known && !content.reason) ||
+            (!content.known && (content.zeroes || content.poisons)) ||
+            (content.known && !keys.layout.has_static_key)) {
+            abort();
+        }
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

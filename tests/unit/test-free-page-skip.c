@@ -72,7 +72,7 @@ static void test_poison_rule(void)
     }
 
     cleared = free_page_skip_range(free, N, 0, N, ram, PAGE, dirty, 0, false,
-                                   &st);
+                                   true, &st);
     g_assert_cmpuint(cleared, ==, 3);
     g_assert_cmpuint(st.skipped, ==, 3);
     g_assert_cmpuint(st.kept_uniform, ==, 3);
@@ -111,15 +111,45 @@ static void test_destination_reads_zero(void)
     ram[5 * PAGE + PAGE - 1] = 1;
 
     g_assert_cmpuint(free_page_skip_range(free, N, 0, N, ram, PAGE, dirty, 0,
-                                          true, &st), ==, 4);
+                                          true, true, &st), ==, 4);
     g_assert_cmphex(dirty[0], ==, 0x12);
     g_assert_cmpuint(st.kept_uniform, ==, 2);
     /* In a later pass the zero page may be stale there: it is sent. */
     g_assert_cmpuint(free_page_skip_range(free, N, 0, N, ram, PAGE,
-                                          dirty_again, 0, false, &later),
+                                          dirty_again, 0, false, true, &later),
                      ==, 3);
     g_assert_cmphex(dirty_again[0], ==, 0x13);
     g_free(ram);
+}
+
+/*
+ * A guest known to neither zero nor poison free pages: every dirty free
+ * page is dropped, zero and pattern pages too, and no page is read (the
+ * RAM pointer is NULL).
+ */
+static void test_content_not_read(void)
+{
+    enum { N = 130 };
+    uint64_t free[3] = { 0 };
+    unsigned long dirty[3] = { 0 };
+    FreePageSkipStats st = { 0 };
+
+    for (unsigned p = 0; p < N; p++) {
+        if (p % 3) {
+            set_free(free, p);
+        }
+        if (p % 5) {
+            set_dirty(dirty, p);
+        }
+    }
+    /* pages 1..129 of a range starting at frame 1, dirty bits from 0 */
+    g_assert_cmpuint(free_page_skip_range(free, N, 1, N - 1, NULL, PAGE,
+                                          dirty, 1, false, false, &st), ==,
+                     N - 1 - (N - 1) / 3 - (N - 1) / 5 + (N - 1) / 15);
+    g_assert_cmpuint(st.kept_uniform, ==, 0);
+    for (unsigned p = 1; p < N; p++) {
+        g_assert_cmpint(dirty_bit(dirty, p), ==, p % 5 && !(p % 3));
+    }
 }
 
 /* Frames past the end of the free bitmap are never free. */
@@ -135,7 +165,7 @@ static void test_beyond_free_map(void)
     }
     /* The range is frames 62..65 and the map knows only 64 frames. */
     g_assert_cmpuint(free_page_skip_range(free, 64, 62, 4, ram, PAGE,
-                                          dirty, 0, false, &st), ==, 2);
+                                          dirty, 0, false, true, &st), ==, 2);
     g_assert_cmphex(dirty[0], ==, 0xc);
     /* nothing both free and dirty is left */
     g_assert_false(free_page_skip_has_candidates(free, 64, 62, 4, dirty, 0));
@@ -191,7 +221,7 @@ static void test_matches_reference(void)
                                                dirty, dirty_first) ==
                  (ref.skipped + ref.kept_uniform > 0));
         free_page_skip_range(free, FRAMES, first_pfn, RANGE, ram, PAGE,
-                             dirty, dirty_first, false, &st);
+                             dirty, dirty_first, false, true, &st);
         /* after the drop, only the uniform pages are left as candidates */
         g_assert(free_page_skip_has_candidates(free, FRAMES, first_pfn, RANGE,
                                                dirty, dirty_first) ==
@@ -209,6 +239,7 @@ int main(int argc, char **argv)
     g_test_add_func("/free-page-skip/poison-rule", test_poison_rule);
     g_test_add_func("/free-page-skip/destination-reads-zero",
                     test_destination_reads_zero);
+    g_test_add_func("/free-page-skip/content-not-read", test_content_not_read);
     g_test_add_func("/free-page-skip/beyond-free-map", test_beyond_free_map);
     g_test_add_func("/free-page-skip/matches-reference",
                     test_matches_reference);

@@ -147,6 +147,9 @@ static void test_btf(gconstpointer opaque)
     g_assert_cmpuint(l.zone_spanned_pages, ==, d->spanned);
     g_assert_cmpuint(l.pgdat_node_zones, ==, 0);
     g_assert_cmpuint(l.migrate_pcptypes, ==, 3);
+    /* init_on_free and page poisoning are static keys: enabled at 0 */
+    g_assert_true(l.has_static_key);
+    g_assert_cmpuint(l.static_key_enabled, ==, 0);
     g_test_message("%s: %u zones per node, zone_start_pfn at %u, present_pages "
                    "at %u, page.pcp_list at %u", d->flavour, l.pgdat_nr_zones,
                    l.zone_start_pfn, l.zone_present_pages, l.page_pcp_list);
@@ -187,7 +190,8 @@ static void test_kallsyms(gconstpointer opaque)
     const KallsymsCase *c = opaque;
     static const char *const names[] = {
         "__per_cpu_offset", "__cpu_possible_mask", "nr_cpu_ids", "node_data",
-        "nr_node_ids", "__start_BTF", "__stop_BTF",
+        "nr_node_ids", "__start_BTF", "__stop_BTF", "init_on_free",
+        "_page_poisoning_enabled",
     };
     VmcoreInfo info = recorded_note(c->note);
     uint64_t addrs[G_N_ELEMENTS(names)];

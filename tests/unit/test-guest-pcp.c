@@ -18,6 +18,7 @@
 
 #include "fake-btf.h"
 #include "fake-guest.h"
+#include "memdedup/introspect/guest-free-content.h"
 #include "memdedup/introspect/guest-pcp.h"
 
 /* Kernel data, mapped at KERNEL_MAP + gpa by one 2 MiB leaf */
@@ -394,6 +395,70 @@ static void test_not_zero_based(void)
     pcp_guest_free(&t);
 }
 
+/*
+ * Whether the guest zeroes or poisons free pages, from its init_on_free
+ * and _page_poisoning_enabled keys: each enabled count 0 or 1; anything
+ * else, a key kallsyms does not name, or BTF without struct static_key,
+ * leaves it unknown, and then free pages' content matters.
+ */
+#define KEY_INIT_GPA   (KDATA_GPA + 0x500)
+#define KEY_POISON_GPA (KDATA_GPA + 0x520)
+
+static void test_free_content(void)
+{
+    static const struct {
+        int32_t init, poison;
+        bool known, zeroes, poisons;
+    } cases[] = {
+        { 0, 0, true, false, false },
+        { 1, 0, true, true, false },
+        { 0, 1, true, false, true },
+        { 1, 1, true, true, true },
+        { 2, 0, false, false, false },
+        { 0, -1, false, false, false },
+    };
+    PcpGuest t;
+    GuestFreeContent c;
+
+    pcp_guest_init(&t);
+    t.pv.kallsyms_symbols = 1000;
+    t.pv.layout.has_static_key = true;
+    t.pv.layout.static_key_enabled = 0;
+    t.pv.init_on_free_key = KVA(KEY_INIT_GPA);
+    t.pv.page_poisoning_key = KVA(KEY_POISON_GPA);
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        put_u32(&t, KEY_INIT_GPA, cases[i].init);
+        put_u32(&t, KEY_POISON_GPA, cases[i].poison);
+        guest_free_content_read(&t.view, &t.pv, &c);
+        g_assert_cmpint(c.known, ==, cases[i].known);
+        g_assert_cmpint(c.zeroes, ==, cases[i].zeroes);
+        g_assert_cmpint(c.poisons, ==, cases[i].poisons);
+        g_assert_cmpint(guest_free_content_matters(&c), ==,
+                        !cases[i].known || cases[i].zeroes || cases[i].poisons);
+        g_assert_true(c.known || c.reason);
+    }
+
+    put_u32(&t, KEY_INIT_GPA, 0);
+    put_u32(&t, KEY_POISON_GPA, 0);
+    t.pv.page_poisoning_key = 0;        /* not in kallsyms */
+    guest_free_content_read(&t.view, &t.pv, &c);
+    g_assert_false(c.known);
+    g_assert_nonnull(strstr(c.reason, "_page_poisoning_enabled"));
+    t.pv.page_poisoning_key = KVA(KEY_POISON_GPA);
+    t.pv.layout.has_static_key = false;
+    guest_free_content_read(&t.view, &t.pv, &c);
+    g_assert_false(c.known);
+    g_assert_nonnull(strstr(c.reason, "static_key"));
+    t.pv.layout.has_static_key = true;
+    t.pv.init_on_free_key = KVA(RAM_SIZE + 0x1000);   /* not mapped */
+    guest_free_content_read(&t.view, &t.pv, &c);
+    g_assert_false(c.known);
+    guest_free_content_read(&t.view, NULL, &c);
+    g_assert_false(c.known);
+    g_assert_true(guest_free_content_matters(&c));
+    pcp_guest_free(&t);
+}
+
 static void test_corrupt_lists(void)
 {
     g_autofree uint64_t *bm = g_new0(uint64_t, NR_PFNS / 64);
@@ -731,6 +796,7 @@ int main(int argc, char **argv)
     libbpf_set_print(NULL);     /* libbpf's own complaints are expected here */
     g_test_add_func("/guest-pcp/walk", test_walk);
     g_test_add_func("/guest-pcp/not-zero-based", test_not_zero_based);
+    g_test_add_func("/guest-pcp/free-content", test_free_content);
     g_test_add_func("/guest-pcp/corrupt-lists", test_corrupt_lists);
     g_test_add_func("/guest-pcp/too-long", test_too_long);
     g_test_add_func("/guest-pcp/unreadable-tables", test_unreadable_tables);

@@ -21,6 +21,7 @@
 #include "exec/target_page.h"
 #include "system/memx-guest-scan.h"
 #include "memdedup/introspect/guest-btf.h"
+#include "memdedup/introspect/guest-free-content.h"
 #include "memdedup/introspect/guest-kallsyms.h"
 
 /* The set bits of @bitmap (@nr_pfns bits) as guest-physical runs. */
@@ -158,6 +159,21 @@ static void memx_fill_symbols(__org_qemu_memx_GuestFreePages *info,
     guest_kallsyms_clear(&ks);
 }
 
+static __org_qemu_memx_GuestFreeContent *memx_free_content_info(
+    const GuestFreeContent *content)
+{
+    __org_qemu_memx_GuestFreeContent *info =
+        g_new0(__org_qemu_memx_GuestFreeContent, 1);
+
+    info->known = content->known;
+    info->has_zeroes = info->has_poisons = content->known;
+    info->zeroes = content->zeroes;
+    info->poisons = content->poisons;
+    info->content_checked = guest_free_content_matters(content);
+    info->reason = g_strdup(content->reason);
+    return info;
+}
+
 __org_qemu_memx_GuestFreePages *qmp___org_qemu_memx_query_guest_free_pages(
     bool has_ranges, bool ranges, bool has_symbols, strList *symbols,
     bool has_per_cpu_lists, bool per_cpu_lists, Error **errp)
@@ -170,11 +186,15 @@ __org_qemu_memx_GuestFreePages *qmp___org_qemu_memx_query_guest_free_pages(
     MemxScan scan = { .skip_pcp = has_per_cpu_lists && !per_cpu_lists };
     bool ok;
 
+    GuestFreeContent content;
+
     WITH_RCU_READ_LOCK_GUARD() {
         memx_ram_map_build(map);
         ok = memx_scan_guest(map, &scan, &bitmap, &words);
         if (ok) {
             memx_fill_symbols(info, &scan, symbols);
+            guest_free_content_read(&scan.view, scan.pcp_tried, &content);
+            info->free_content = memx_free_content_info(&content);
         }
     }
     if (scan.pcp_tried) {
@@ -264,6 +284,17 @@ void hmp_info_memx_guest_free_pages(Monitor *mon, const QDict *qdict)
         if (info->pcp_reason) {
             monitor_printf(mon, "per-CPU lists not walked: %s\n",
                            info->pcp_reason);
+        }
+        if (info->free_content && info->free_content->known) {
+            monitor_printf(mon, "free pages: %s, %s; their content is %s\n",
+                           info->free_content->zeroes ? "zeroed" :
+                           "not zeroed", info->free_content->poisons ?
+                           "poisoned" : "not poisoned",
+                           info->free_content->content_checked ?
+                           "checked" : "not read");
+        } else if (info->free_content) {
+            monitor_printf(mon, "free pages: their content is checked: %s\n",
+                           info->free_content->reason);
         }
         monitor_printf(mon, "rejected free blocks: %" PRIu64 "\n",
                        info->rejected_blocks);

@@ -42,7 +42,10 @@
  *
  * Poison rule: a free page whose content is zero (init_on_free) or a
  * pattern (page_poison's 0xaa) is kept, since the guest may check it on
- * allocation; it travels as a zero or pattern page.
+ * allocation; it travels as a zero or pattern page.  A guest whose
+ * init_on_free and page poisoning static keys both read off
+ * (guest-free-content.h) checks nothing: its free pages are dropped
+ * without their content being read.
  *
  * Everything the guest provides is untrusted: the note is copied out of
  * guest RAM before it is parsed, every guest address is looked up in the
@@ -76,6 +79,7 @@
 #include "hw/misc/vmcoreinfo.h"
 #include "hw/qdev-core.h"
 #include "system/memx-guest-scan.h"
+#include "memdedup/introspect/guest-free-content.h"
 #include "migration-ext/free-page-skip.h"
 #include "migration.h"
 #include "migration-stats.h"
@@ -120,6 +124,7 @@ static struct {
     uint64_t nr_pfns;
     uint64_t pending_sync;      /* the dirty_sync_count they belong to */
     bool drop_ahead;            /* first pass: memx_free_pages_drop_ahead() */
+    bool keep_uniform;          /* the guest may read free pages' content */
     int64_t scan_ns;            /* time the scan held the BQL */
 } memx_skip;
 
@@ -328,6 +333,21 @@ void memx_free_pages_scan_dirty(MemxRearmDirtyFn *rearm)
         goto out;
     }
     memx_skip.decided = scan.bitmap;
+    /*
+     * Whether the guest zeroes or poisons free pages: two static keys,
+     * read again at every scan (cheap), though the guest cannot change
+     * them without a reboot. Unknown means the content is checked.
+     */
+    {
+        GuestFreeContent content;
+
+        guest_free_content_read(&scan.view, scan.pcp_tried, &content);
+        memx_skip.keep_uniform = guest_free_content_matters(&content);
+        if (first_pass) {
+            trace_memx_free_pages_content(content.known, content.zeroes,
+                                          content.poisons);
+        }
+    }
     if (!first_pass) {
         for (size_t i = 0; i < map->n; i++) {
             if (memx_block_droppable(map->range[i].block)) {
@@ -386,7 +406,7 @@ static uint64_t memx_drop_stretch(MemxRearmed *a, uint64_t end, bool first,
                                    TARGET_PAGE_SIZE, r->block->bmap,
                                    (r->offset + from - r->start) >>
                                    TARGET_PAGE_BITS,
-                                   first, skip);
+                                   first, memx_skip.keep_uniform, skip);
     a->dropped_to = end;
     return dropped;
 }
