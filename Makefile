@@ -19,7 +19,7 @@ QEMU_TEST_TARGETS := tests/qtest/migration-test tests/qtest/qos-test \
                      tests/qtest/memx-migration-test
 
 .PHONY: all build configure cores qemu firmware-links check check-unit \
-        check-peer check-upstream check-upstream-diff check-e2e check-tmem fuzz guest demo demo-tmem bench soak export-patches install clean distclean help
+        check-peer check-upstream check-upstream-diff check-e2e check-tmem fuzz guest demo demo-tmem bench soak soak-stress export-patches install clean distclean help
 
 all: build
 
@@ -27,7 +27,7 @@ help:
 	@sed -n '2,5p' Makefile | sed 's/^# //'
 	@echo "Developer targets: build cores guest check-unit check-peer check-upstream"
 	@echo "                   check-upstream-diff check-e2e check-tmem"
-	@echo "                   fuzz bench soak"
+	@echo "                   fuzz bench soak soak-stress"
 	@echo "                   export-patches install clean distclean"
 
 # ./configure is idempotent and quick when nothing changed.
@@ -98,6 +98,16 @@ soak: build guest
 	@mkdir -p $(BUILD)/soak
 	@tests/tcg-only.sh /usr/bin/python3 tests/e2e/soak.py --minutes $(SOAK_MINUTES) \
 	    --json $(BUILD)/soak/soak.json | tee $(BUILD)/soak/soak.txt
+
+# The skip-free stress across the guest kernels of tests/guest/KERNELS:
+# SOAK_STRESS_RUNS (default 200) migrations under alloc-churn, throttled,
+# 2 vCPUs, memory compared on the host; every differing page explained.
+SOAK_STRESS_RUNS ?= 200
+soak-stress: build guest
+	@mkdir -p $(BUILD)/soak
+	@tests/tcg-only.sh /usr/bin/python3 tests/e2e/soak.py --stress \
+	    --runs $(SOAK_STRESS_RUNS) --json $(BUILD)/soak/stress.json | \
+	    tee $(BUILD)/soak/stress.txt
 
 # Export the prepared tree's commits (upstream..HEAD) back into
 # qemu/patches/, then mark the tree as matching them.

@@ -33,7 +33,8 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kallsyms_check import check_kallsyms  # noqa: E402
+from kallsyms_check import check_kallsyms, guest_kallsyms  # noqa: E402
+from page_state import DumpPages  # noqa: E402
 from links import PROFILES as LINK_PROFILES, Link  # noqa: E402
 from memxvm import QMPError, Vm, guest_kernels  # noqa: E402
 
@@ -506,8 +507,8 @@ def compare_dumps(src_path, dst_path, free_ranges):
                     i = bisect.bisect_right(starts, gpa) - 1
                     if i >= 0 and gpa < free_ranges[i][1]:
                         res["differing_free"] += 1
-                    elif len(res["in_use_differing"]) < 8:
-                        res["in_use_differing"].append(hex(gpa))
+                    elif len(res["in_use_differing"]) < 4096:
+                        res["in_use_differing"].append(gpa)
     return res
 
 
@@ -521,17 +522,31 @@ def free_ranges_now(vm, per_cpu_lists=True):
     return [(r["start"], r["start"] + r["length"]) for r in got["free-ranges"]]
 
 
-def check_same_memory(src, dst, rec, conf, work, log):
+def check_same_memory(src, dst, rec, conf, work, log, vmemmap_base):
     """The host-side check that does not trust the guest: the stopped
     source and the still-paused destination (-S) must hold the same bytes
     in every page, except pages the source skipped, each of which must be
-    free in the source's final state and counted in its skipped pages."""
+    free in the source's final state and counted in its skipped pages.
+    A differing page QEMU's scan does not hold free is looked up in the
+    source's dump by page_state.py, a reader independent of QEMU's: a page
+    in a buddy block, or with no reference (a per-CPU free list, which
+    QEMU cannot walk on every kernel), is explained; a page in use is
+    lost data. Returns what failed, or None: the caller still has the
+    guest verify its data."""
     free = free_ranges_now(src) if SKIP_CAP in conf["caps"] else []
     src_dump, dst_dump = os.path.join(work, "src.elf"), os.path.join(work, "dst.elf")
+    states = {}
     try:
         src.qmp.cmd("dump-guest-memory", {"paging": False, "protocol": f"file:{src_dump}"})
         dst.qmp.cmd("dump-guest-memory", {"paging": False, "protocol": f"file:{dst_dump}"})
         res = compare_dumps(src_dump, dst_dump, free)
+        if res["in_use_differing"]:
+            pages = DumpPages(src_dump, rec["kernel"], vmemmap_base)
+            try:
+                for gpa in res["in_use_differing"]:
+                    states[gpa] = pages.state(gpa // PAGE)
+            finally:
+                pages.close()
     finally:
         for path in (src_dump, dst_dump):
             if os.path.exists(path):
@@ -539,13 +554,18 @@ def check_same_memory(src, dst, rec, conf, work, log):
     skipped = rec["skipped_pages"] or 0
     log(f"# host-side comparison: {res['pages']} pages, {res['differing']} differ "
         f"({res['differing_free']} free at the source; {skipped} reported skipped)")
+    lost = [gpa for gpa, st in states.items() if not st.startswith(("buddy", "unreferenced"))]
+    for gpa, st in sorted(states.items()):
+        log(f"#   differs, not free in QEMU's scan: {gpa:#x}: {st}")
     rec["memory_compared"] = {k: res[k] for k in ("pages", "differing", "differing_free")}
-    if res["in_use_differing"]:
-        raise RuntimeError("destination RAM differs from the source's in pages the "
-                           f"source did not hold free: {res['in_use_differing']}")
+    rec["memory_compared"].update(explained=len(states) - len(lost), lost=len(lost))
+    if lost:
+        return (f"destination RAM differs from the source's in {len(lost)} pages "
+                f"the source held in use: {[hex(g) for g in lost[:8]]}")
     if res["differing"] > skipped:
-        raise RuntimeError(f"{res['differing']} pages differ but the source reports "
-                           f"only {skipped} skipped")
+        return (f"{res['differing']} pages differ but the source reports "
+                f"only {skipped} skipped")
+    return None
 
 
 def finish(vms, work, ok, log):
@@ -582,6 +602,11 @@ def migrate(args, log):
             rec["link_shape"] = link.describe()
             log(f"# link {rec['link_shape']}")
         rec["boot_s"] = round(boot(src, scen, seed=args.seed), 2)
+        vmemmap_base = None
+        if args.compare_memory:
+            # for page_state.py: the guest's own word, not QEMU's kallsyms
+            vmemmap_base = min(guest_kallsyms(src, ["vmemmap_base"]).get(
+                "vmemmap_base", {0}))
         if args.start_delay:
             time.sleep(args.start_delay)
         src_uri, dst_uri, live = transport_uris(args.transport, work, link)
@@ -644,8 +669,10 @@ def migrate(args, log):
         rec["dst_cpu_s"] = round(migration_cpu_seconds(dst.proc.pid) - cpu0["dst"], 3)
         cpu = rec["src_cpu_s"] + rec["dst_cpu_s"]
         rec["bytes_per_cpu_s"] = round(rec["transferred_bytes"] / cpu) if cpu > 0 else None
+        compare_error = None
         if args.compare_memory:
-            check_same_memory(src, dst, rec, conf, work, log)
+            compare_error = check_same_memory(src, dst, rec, conf, work, log,
+                                              vmemmap_base)
         if dst.status() != "running":
             dst.qmp.cmd("cont")
         wait_status(dst, ("running",))
@@ -667,6 +694,10 @@ def migrate(args, log):
         alarms = [a for a in GUEST_ALARMS if a in dst.console_text()]
         rec["verify"] = line
         rec["verified"] = ok and not alarms
+        if compare_error:
+            # the guest has verified (or not) its own data first
+            rec["verified"] = False
+            raise RuntimeError(f"{compare_error}; the guest says: {line}")
         if SKIP_CAP in conf["caps"] and not conf.get("skip_blocked"):
             # read again on the destination: set at boot, they cannot change
             for vm in (src, dst):
