@@ -359,3 +359,16 @@ class Vm:
         self.stop()
         if not keep:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def finish(vms, work, ok, log):
+    """Stop the VMs; keep their logs and consoles only when the case failed
+    (or MEMX_E2E_KEEP is set)."""
+    ok = ok and not os.environ.get("MEMX_E2E_KEEP")
+    for vm in vms:
+        if vm:
+            vm.cleanup(keep=not ok)
+    if ok:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        log(f"# logs kept in {work}")
