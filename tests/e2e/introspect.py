@@ -3,6 +3,7 @@ of a real guest against the guest kernel's own /proc/buddyinfo,
 /proc/kpageflags and /proc/zoneinfo, the dump tool, and (kallsyms_check)
 its /proc/kallsyms and pahole's reading of its BTF."""
 
+import bisect
 import json
 import os
 import subprocess
@@ -10,8 +11,9 @@ import tempfile
 
 from verify import PAGE, free_ranges_now
 
-from kallsyms_check import check_kallsyms
+from kallsyms_check import check_kallsyms, guest_kallsyms
 from memxvm import Vm, finish
+from page_state import DumpPages
 from scenarios import boot
 
 
@@ -54,6 +56,34 @@ def first_differences(a, b, n=4):
             f"QEMU only {[(hex(s), hex(e)) for s, e in only_b[:n]]}")
 
 
+def check_page_state_reader(vm, buddy, vmemmap_base, work, kernel, step=29):
+    """The host-side memory comparison explains differing pages with
+    page_state.py; it must see the stopped guest's buddy pages exactly
+    as QEMU's scan did (@buddy, runs), on every @step-th page."""
+    path = os.path.join(work, "state.elf")
+    vm.qmp.cmd("dump-guest-memory", {"paging": False, "protocol": f"file:{path}"})
+    starts = [s for s, _ in buddy]
+    pages = DumpPages(path, kernel, vmemmap_base)
+    try:
+        n = 0
+        for gpa in range(0, pages.segs[-1][0] + pages.segs[-1][2], step * PAGE):
+            try:
+                pages.read_pa(gpa, 1)
+            except KeyError:
+                continue                # a hole in guest RAM
+            i = bisect.bisect_right(starts, gpa) - 1
+            qemu_free = i >= 0 and gpa < buddy[i][1]
+            state = pages.state(gpa // PAGE)
+            if state.startswith("buddy") != qemu_free:
+                raise RuntimeError(f"page_state.py says {gpa:#x} is {state!r}, "
+                                   f"QEMU's buddy scan {'free' if qemu_free else 'not free'}")
+            n += 1
+        return n
+    finally:
+        pages.close()
+        os.unlink(path)
+
+
 def introspect(args, log):
     """The VMCOREINFO-driven free-page scan must find exactly the free
     blocks the guest kernel reports: per order against /proc/buddyinfo
@@ -70,6 +100,7 @@ def introspect(args, log):
     ok = False
     try:
         boot(vm, "freed-garbage" if args.scenario == "idle-fresh" else args.scenario)
+        vmemmap_base = min(guest_kallsyms(vm, ["vmemmap_base"])["vmemmap_base"])
         # The guest's lists move a little while it prints; a wrong scan
         # disagrees every time, a moving list only now and then.
         vm.run("freeinfo")      # opens its files once: their buffers stay
@@ -121,6 +152,9 @@ def introspect(args, log):
         else:
             raise RuntimeError("host scan disagrees with the guest's kpageflags, "
                                "buddyinfo or zoneinfo five times")
+        sampled = check_page_state_reader(vm, buddy, vmemmap_base, work, args.kernel)
+        log(f"# page_state.py (the memory comparison's own reader) agrees with "
+            f"QEMU's buddy scan on {sampled} sampled pages")
         vm.qmp.cmd("cont")
         if args.pcp_refused:
             log(f"# per-CPU walk refused as expected: {scan['pcp-reason']}")
