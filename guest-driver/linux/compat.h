@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * virtio_tmem: what differs between the kernels the driver is built for
- * (Debian's 6.1 and 6.12), so that the rest of the source has no version
+ * (Debian's 6.1, 6.12 and 7.3), so that the rest of the source has no version
  * tests. Each helper names the interface it hides.
  *
  * - Allocating the disk: 6.1's blk_alloc_disk(node) returns NULL and the

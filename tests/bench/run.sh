@@ -11,6 +11,9 @@
 #   downtime.{json,txt,svg}    the true pause against query-migrate's and
 #                     the destination's reports, every configuration x3
 #                     settings x2 downtime limits x5 runs
+#   kernels.{json,txt}  skip-free on each kernel of tests/guest/KERNELS:
+#                     bytes against the floor, free-page work per GiB with
+#                     and without the guest's free-page state known
 #   migration.{json,txt,svg}   real-guest migrations, every scenario x config
 #   migration-1g/migration.{json,txt,svg}   the same matrix at 1 Gbit/s
 #                     (max-bandwidth), where compression trades CPU for bytes
@@ -48,6 +51,10 @@ echo "== memdedup vs KSM and free page reporting (freed-garbage, 1 GiB guest)"
 
 echo "== downtime: the true pause per configuration, 5 runs each (real guests)"
 "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/bench/downtime_bench.py" \
+    --outdir "$out"
+
+echo "== skip-free across the guest kernels (tests/guest/KERNELS)"
+"$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/bench/kernels_bench.py" \
     --outdir "$out"
 
 echo "== migration benchmarks (real guests)"
