@@ -75,23 +75,36 @@ def page_layout(kernel):
     return lay
 
 
-class DumpPages:
-    """The struct pages of a stopped guest's dump."""
+def page_flag_names(kernel):
+    """Bit number -> name of enum pageflags, from pahole (the first name
+    of each bit below __NR_PAGEFLAGS)."""
+    vmlinux = os.path.join(guest_dir(kernel), "vmlinux")
+    out = subprocess.run(["pahole", "-F", "btf", "-C", "pageflags", vmlinux],
+                         capture_output=True, text=True).stdout
+    names = {}
+    for name, value in re.findall(r"(PG_\w+|__NR_PAGEFLAGS)\s*=\s*(\d+)", out):
+        if name == "__NR_PAGEFLAGS":
+            break
+        names.setdefault(int(value), name[3:])
+    return names
 
-    def __init__(self, dump_path, kernel, vmemmap_base_va):
+
+def content_class(data):
+    """'zero', 'pattern' (one repeated 8-byte value) or 'data'."""
+    if not data.strip(b"\0"):
+        return "zero"
+    return "pattern" if data == data[:8] * (len(data) // 8) else "data"
+
+
+class DumpRam:
+    """Guest-physical reads from a dump-guest-memory ELF file."""
+
+    def __init__(self, dump_path):
         self.segs, note = elf_segments_and_note(dump_path)
         self.info = dict(line.split("=", 1) for line in note.splitlines()
                          if "=" in line)
         self.file = open(dump_path, "rb")
         self.mem = mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ)
-        self.layout = page_layout(kernel)
-        phys_base = int(self.info.get("NUMBER(phys_base)", "0")) & (2**64 - 1)
-        self.cr3 = (int(self.info["SYMBOL(init_top_pgt)"], 16) - KERNEL_MAP
-                    + phys_base) & (2**64 - 1)
-        self.l5 = self.info.get("NUMBER(pgtable_l5_enabled)") == "1"
-        buddy = int(self.info["NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)"]) & 0xffffffff
-        self.buddy = buddy
-        self.vmemmap = struct.unpack("<Q", self.read_va(vmemmap_base_va, 8))[0]
 
     def close(self):
         self.mem.close()
@@ -102,6 +115,22 @@ class DumpPages:
             if paddr <= pa and pa + n <= paddr + size:
                 return self.mem[off + pa - paddr:off + pa - paddr + n]
         raise KeyError(f"guest-physical {pa:#x} is not in the dump")
+
+
+class DumpPages(DumpRam):
+    """The struct pages of a stopped guest's dump."""
+
+    def __init__(self, dump_path, kernel, vmemmap_base_va):
+        super().__init__(dump_path)
+        self.layout = page_layout(kernel)
+        self.flag_names = page_flag_names(kernel)
+        phys_base = int(self.info.get("NUMBER(phys_base)", "0")) & (2**64 - 1)
+        self.cr3 = (int(self.info["SYMBOL(init_top_pgt)"], 16) - KERNEL_MAP
+                    + phys_base) & (2**64 - 1)
+        self.l5 = self.info.get("NUMBER(pgtable_l5_enabled)") == "1"
+        buddy = int(self.info["NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)"]) & 0xffffffff
+        self.buddy = buddy
+        self.vmemmap = struct.unpack("<Q", self.read_va(vmemmap_base_va, 8))[0]
 
     def translate(self, va):
         table = self.cr3 & ~0xfff
@@ -155,10 +184,16 @@ class DumpPages:
             return f"unknown: {e}"
         if tail:
             # a tail's refcount is 0: the compound page's is its head's
-            return f"in-use: a tail page of a compound page; flags {flags:#x}"
+            return f"in-use: a tail page of a compound page; {self.flags_text(flags)}"
         if refcount == 0:
             return (f"unreferenced: refcount 0, not in a buddy block (a per-CPU "
-                    f"free list, or being freed); flags {flags:#x}")
-        return (f"in-use: flags {flags:#x}, refcount {refcount}, mapcount "
+                    f"free list, or being freed); {self.flags_text(flags)}")
+        return (f"in-use: {self.flags_text(flags)}, refcount {refcount}, mapcount "
                 f"{mapcount - 2**32 if mapcount >= 2**31 else mapcount}, "
                 f"private {private:#x}")
+
+    def flags_text(self, flags):
+        """The page's flags, with the names of the bits below the node and
+        zone fields (which sit in the top bits)."""
+        names = [self.flag_names[b] for b in sorted(self.flag_names) if flags >> b & 1]
+        return f"flags {flags:#x} ({','.join(names) or 'none'})"

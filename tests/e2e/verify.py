@@ -10,7 +10,7 @@ import os
 import struct
 
 from configs import MIB, SKIP_CAP
-from page_state import DumpPages
+from page_state import DumpPages, DumpRam, content_class
 from scenarios import SCENARIOS
 
 
@@ -276,11 +276,16 @@ def check_same_memory(src, dst, rec, conf, work, log, vmemmap_base):
         res = compare_dumps(src_dump, dst_dump, free)
         if res["in_use_differing"]:
             pages = DumpPages(src_dump, rec["kernel"], vmemmap_base)
+            dst_ram = DumpRam(dst_dump)
             try:
                 for gpa in res["in_use_differing"]:
-                    states[gpa] = pages.state(gpa // PAGE)
+                    states[gpa] = (f"{pages.state(gpa // PAGE)}; holds "
+                                   f"{content_class(pages.read_pa(gpa, PAGE))} here, "
+                                   f"{content_class(dst_ram.read_pa(gpa, PAGE))} on "
+                                   f"the destination")
             finally:
                 pages.close()
+                dst_ram.close()
     finally:
         for path in (src_dump, dst_dump):
             if os.path.exists(path):
