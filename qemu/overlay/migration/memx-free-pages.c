@@ -74,6 +74,8 @@
 #include "exec/address-spaces.h"
 #include "exec/memory.h"
 #include "exec/ramblock.h"
+#include "exec/cputlb.h"
+#include "system/tcg.h"
 #include "exec/target_page.h"
 #include "system/hostmem.h"
 #include "hw/misc/vmcoreinfo.h"
@@ -242,6 +244,26 @@ static bool memx_block_droppable(RAMBlock *block)
 }
 
 /*
+ * Re-arm dirty tracking for pages [@page, @page + @npages) of @block, so
+ * that any write after this is logged: @rearm clears the accelerator's
+ * log (KVM's log_clear), and under TCG the vCPUs' TLB entries for the
+ * range are reset, so that their next store takes the slow path that
+ * logs it. The bitmap sync resets them only when it finds new dirty
+ * pages, so a TLB entry may still be writable without logging when the
+ * scan runs; a page found free and then written through such an entry
+ * would be dropped and never sent.
+ */
+static void memx_rearm(MemxRearmDirtyFn *rearm, RAMBlock *block,
+                       uint64_t page, uint64_t npages)
+{
+    rearm(block, page, npages);
+    if (tcg_enabled()) {
+        tlb_reset_dirty_range_all(block->offset + (page << TARGET_PAGE_BITS),
+                                  npages << TARGET_PAGE_BITS);
+    }
+}
+
+/*
  * Re-arm dirty tracking for every clear_bmap chunk of @r that holds a
  * page both dirty and free in @free, and list those stretches of @r in
  * @rearmed (adjacent ones merged).
@@ -264,7 +286,7 @@ static void memx_rearm_candidates(const MemxRamRange *r, const uint64_t *free,
 
         if (free_page_skip_has_candidates(free, nr_pfns, pfn, next - page,
                                           block->bmap, page)) {
-            rearm(block, page, next - page);
+            memx_rearm(rearm, block, page, next - page);
             if (last && last->range == r && last->guest.end == gpa) {
                 last->guest.end += (next - page) << TARGET_PAGE_BITS;
             } else {
@@ -321,7 +343,7 @@ void memx_free_pages_scan_dirty(MemxRearmDirtyFn *rearm)
                                 .dropped_to = r->start };
 
             if (memx_block_droppable(r->block)) {
-                rearm(r->block, r->offset >> TARGET_PAGE_BITS,
+                memx_rearm(rearm, r->block, r->offset >> TARGET_PAGE_BITS,
                       (r->end - r->start) >> TARGET_PAGE_BITS);
                 g_array_append_val(memx_skip.pending, all);
             }
