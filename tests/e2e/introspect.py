@@ -13,7 +13,7 @@ from verify import PAGE, free_ranges_now
 
 from kallsyms_check import check_kallsyms, guest_kallsyms
 from memxvm import Vm, finish
-from page_state import DumpPages
+from page_state import PCP_SYMBOLS, DumpPages
 from scenarios import boot
 
 
@@ -56,15 +56,21 @@ def first_differences(a, b, n=4):
             f"QEMU only {[(hex(s), hex(e)) for s, e in only_b[:n]]}")
 
 
-def check_page_state_reader(vm, buddy, vmemmap_base, work, kernel, step=29):
+def check_page_state_reader(vm, buddy, syms, work, kernel, pcp_count, step=29):
     """The host-side memory comparison explains differing pages with
     page_state.py; it must see the stopped guest's buddy pages exactly
-    as QEMU's scan did (@buddy, runs), on every @step-th page."""
+    as QEMU's scan did (@buddy, runs), on every @step-th page, and its
+    own walk of the per-CPU lists must find @pcp_count pages (the guest's
+    /proc/zoneinfo). Returns the pages sampled."""
     path = os.path.join(work, "state.elf")
     vm.qmp.cmd("dump-guest-memory", {"paging": False, "protocol": f"file:{path}"})
     starts = [s for s, _ in buddy]
-    pages = DumpPages(path, kernel, vmemmap_base)
+    pages = DumpPages(path, kernel, syms["vmemmap_base"])
     try:
+        pcp = pages.pcp_pages(kernel, syms)
+        if len(pcp) != pcp_count:
+            raise RuntimeError(f"page_state.py's walk finds {len(pcp)} pages on the "
+                               f"per-CPU lists, the guest's zoneinfo {pcp_count}")
         n = 0
         for gpa in range(0, pages.segs[-1][0] + pages.segs[-1][2], step * PAGE):
             try:
@@ -100,7 +106,8 @@ def introspect(args, log):
     ok = False
     try:
         boot(vm, "freed-garbage" if args.scenario == "idle-fresh" else args.scenario)
-        vmemmap_base = min(guest_kallsyms(vm, ["vmemmap_base"])["vmemmap_base"])
+        syms = {k: min(v) for k, v in
+                guest_kallsyms(vm, ["vmemmap_base"] + PCP_SYMBOLS).items()}
         # The guest's lists move a little while it prints; a wrong scan
         # disagrees every time, a moving list only now and then.
         vm.run("freeinfo")      # opens its files once: their buffers stay
@@ -152,9 +159,10 @@ def introspect(args, log):
         else:
             raise RuntimeError("host scan disagrees with the guest's kpageflags, "
                                "buddyinfo or zoneinfo five times")
-        sampled = check_page_state_reader(vm, buddy, vmemmap_base, work, args.kernel)
+        sampled = check_page_state_reader(vm, buddy, syms, work, args.kernel, guest_pcp)
         log(f"# page_state.py (the memory comparison's own reader) agrees with "
-            f"QEMU's buddy scan on {sampled} sampled pages")
+            f"QEMU's buddy scan on {sampled} sampled pages, and its per-CPU "
+            f"walk with the guest's zoneinfo: {guest_pcp} pages")
         vm.qmp.cmd("cont")
         if args.pcp_refused:
             log(f"# per-CPU walk refused as expected: {scan['pcp-reason']}")

@@ -72,7 +72,61 @@ def page_layout(kernel):
             raise RuntimeError(f"pahole shows no page.{member} in {vmlinux}")
         lay[member] = int(m.group(1))
     lay["size"] = int(re.search(r"/\* size: (\d+),", out).group(1))
+    # the list_head a per-CPU list links pages by: pcp_list (6.1+), lru
+    m = (re.search(r"\spcp_list;\s*/\*\s*(\d+)", out) or
+         re.search(r"\slru;\s*/\*\s*(\d+)", out))
+    lay["pcp_list"] = int(m.group(1))
     return lay
+
+
+# The symbols the per-CPU walk below needs, from the guest's /proc/kallsyms.
+PCP_SYMBOLS = ["__per_cpu_offset", "nr_cpu_ids", "node_data", "nr_node_ids",
+               "contig_page_data"]
+
+
+def pcp_layout(kernel):
+    """Where the per-CPU free lists are, from pahole: struct zone's
+    pointer to them (per_cpu_pageset from 5.14, before that pageset,
+    whose struct per_cpu_pageset holds struct per_cpu_pages as pcp),
+    zone size and present_pages, pglist_data.node_zones, and the lists in
+    struct per_cpu_pages."""
+    vmlinux = os.path.join(guest_dir(kernel), "vmlinux")
+    body = {}
+    for name in ("zone", "per_cpu_pages", "per_cpu_pageset", "pglist_data"):
+        # one at a time: pahole stops at a struct the kernel lacks
+        out = subprocess.run(["pahole", "-F", "btf", "-C", name, vmlinux],
+                             capture_output=True, text=True).stdout
+        m = re.search(r"^struct \w+ \{\n(.*?)^\}", out, re.S | re.M)
+        if m:
+            body[name] = m.group(1)
+
+    def offset(struct, member, kind=r"[\w\s\*]+?"):
+        m = re.search(rf"{kind}\s\**{member}(?:\[(\d+)\])?;\s*/\*\s*(\d+)",
+                      body.get(struct, ""))
+        return (int(m.group(2)), int(m.group(1) or 1)) if m else (None, None)
+
+    lay = {"zone_size": int(re.search(r"/\* size: (\d+),", body["zone"]).group(1))}
+    lay["present"], _ = offset("zone", "present_pages")
+    lay["pageset"], _ = offset("zone", "per_cpu_pageset")
+    lay["pcp_in_pageset"] = 0
+    if lay["pageset"] is None:              # before 5.14
+        lay["pageset"], _ = offset("zone", "pageset")
+        lay["pcp_in_pageset"], _ = offset("per_cpu_pageset", "pcp")
+    lay["node_zones"], lay["nr_zones"] = offset("pglist_data", "node_zones")
+    lay["lists"], lay["nr_lists"] = offset("per_cpu_pages", "lists")
+    if None in lay.values():
+        raise RuntimeError(f"pahole does not show the per-CPU lists' layout in {vmlinux}")
+    return lay
+
+
+def pcp_list_order(index, nr_lists):
+    """The order of the blocks on list @index: the kernel's constant
+    layout (mm/page_alloc.c), stated here for the test only. Before 5.14
+    one list per migrate type (3), all order 0; since, 3 per order up to
+    PAGE_ALLOC_COSTLY_ORDER (3), then the THP lists (order 9 on x86-64)."""
+    if nr_lists == 3:
+        return 0
+    return index // 3 if index < 12 else 9
 
 
 def page_flag_names(kernel):
@@ -166,9 +220,12 @@ class DumpPages(DumpRam):
         bit = ~self.buddy & 0xffffffff
         return mapcount & (0xf0000000 | bit) == 0xf0000000
 
-    def state(self, pfn):
+    def state(self, pfn, pcp=None):
         """The page's state at the source, as one phrase; the first word is
-        'buddy', 'unreferenced' or 'in-use'."""
+        'buddy', 'pcp' (in @pcp, from pcp_pages()), 'unreferenced' or
+        'in-use'."""
+        if pcp and pfn in pcp:
+            return f"pcp: on a per-CPU free list, in an order-{pcp[pfn]} block"
         for order in range(MAX_ORDER + 1):
             head = pfn & ~((1 << order) - 1)
             try:
@@ -197,3 +254,47 @@ class DumpPages(DumpRam):
         zone fields (which sit in the top bits)."""
         names = [self.flag_names[b] for b in sorted(self.flag_names) if flags >> b & 1]
         return f"flags {flags:#x} ({','.join(names) or 'none'})"
+
+    def u64(self, va):
+        return struct.unpack("<Q", self.read_va(va, 8))[0]
+
+    def u32(self, va):
+        return struct.unpack("<I", self.read_va(va, 4))[0]
+
+    def pcp_pages(self, kernel, syms):
+        """{pfn: order of its block} of every page on a per-CPU free list
+        of the stopped guest, walked here: every node, every populated
+        zone, every CPU below nr_cpu_ids, each list from its head. @syms:
+        name -> address of PCP_SYMBOLS, from the guest's /proc/kallsyms."""
+        lay = pcp_layout(kernel)
+        mask = 2**64 - 1
+        offsets = [self.u64(syms["__per_cpu_offset"] + 8 * c)
+                   for c in range(self.u32(syms["nr_cpu_ids"]))]
+        if syms.get("node_data") and syms.get("nr_node_ids"):
+            nodes = [self.u64(syms["node_data"] + 8 * n)
+                     for n in range(self.u32(syms["nr_node_ids"]))]
+        else:
+            nodes = [syms["contig_page_data"]]
+        pages = {}
+        for pgdat in filter(None, nodes):
+            for z in range(lay["nr_zones"]):
+                zone = pgdat + lay["node_zones"] + z * lay["zone_size"]
+                if not self.u64(zone + lay["present"]):
+                    continue
+                pageset = self.u64(zone + lay["pageset"])
+                for pcp in {(pageset + off + lay["pcp_in_pageset"]) & mask
+                            for off in offsets}:
+                    for index in range(lay["nr_lists"]):
+                        head = pcp + lay["lists"] + 16 * index
+                        order = pcp_list_order(index, lay["nr_lists"])
+                        entry, steps = self.u64(head), 0
+                        while entry != head:
+                            steps += 1
+                            if steps > 1 << 20:
+                                raise RuntimeError(f"per-CPU list at {head:#x} does not end")
+                            pfn = (entry - self.layout["pcp_list"] - self.vmemmap) \
+                                // self.layout["size"]
+                            for p in range(pfn, pfn + (1 << order)):
+                                pages[p] = order
+                            entry = self.u64(entry)
+        return pages

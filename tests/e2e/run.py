@@ -36,6 +36,7 @@ from configs import (CONFIGS, DEFAULT_PARAMS,  # noqa: E402,F401
                      transport_uris, wait_migration, wait_status)
 from introspect import dump_stats, introspect  # noqa: E402
 from kallsyms_check import guest_kallsyms  # noqa: E402
+from page_state import PCP_SYMBOLS  # noqa: E402
 from links import PROFILES as LINK_PROFILES, Link  # noqa: E402,F401
 from memxvm import QMPError, Vm, finish, guest_kernels  # noqa: E402,F401
 from scenarios import SCENARIOS, boot  # noqa: E402,F401
@@ -66,11 +67,11 @@ def migrate(args, log):
             rec["link_shape"] = link.describe()
             log(f"# link {rec['link_shape']}")
         rec["boot_s"] = round(boot(src, scen, seed=args.seed), 2)
-        vmemmap_base = None
+        guest_syms = None
         if args.compare_memory:
             # for page_state.py: the guest's own word, not QEMU's kallsyms
-            vmemmap_base = min(guest_kallsyms(src, ["vmemmap_base"]).get(
-                "vmemmap_base", {0}))
+            guest_syms = {k: min(v) for k, v in guest_kallsyms(
+                src, ["vmemmap_base"] + PCP_SYMBOLS).items()}
         if args.start_delay:
             time.sleep(args.start_delay)
         src_uri, dst_uri, live = transport_uris(args.transport, work, link)
@@ -136,7 +137,7 @@ def migrate(args, log):
         compare_error = None
         if args.compare_memory:
             compare_error = check_same_memory(src, dst, rec, conf, work, log,
-                                              vmemmap_base)
+                                              guest_syms)
         if dst.status() != "running":
             dst.qmp.cmd("cont")
         wait_status(dst, ("running",))

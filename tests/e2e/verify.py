@@ -256,44 +256,59 @@ def free_ranges_now(vm, per_cpu_lists=True):
     return [(r["start"], r["start"] + r["length"]) for r in got["free-ranges"]]
 
 
-def check_same_memory(src, dst, rec, conf, work, log, vmemmap_base):
+def check_same_memory(src, dst, rec, conf, work, log, guest_syms):
     """The host-side check that does not trust the guest: the stopped
     source and the still-paused destination (-S) must hold the same bytes
     in every page, except pages the source skipped, each of which must be
     free in the source's final state and counted in its skipped pages.
-    A differing page QEMU's scan does not hold free is looked up in the
-    source's dump by page_state.py, a reader independent of QEMU's: a page
-    in a buddy block, or with no reference (a per-CPU free list, which
-    QEMU cannot walk on every kernel), is explained; a page in use is
-    lost data. Returns what failed, or None: the caller still has the
-    guest verify its data."""
-    free = free_ranges_now(src) if SKIP_CAP in conf["caps"] else []
+
+    Free means free in QEMU's final scan; where QEMU cannot walk the
+    per-CPU lists (pcp-reason: a kernel without kallsyms in VMCOREINFO),
+    also on a per-CPU list as page_state.py walks them in the source's
+    dump, a reader independent of QEMU's (@guest_syms: the guest's own
+    /proc/kallsyms addresses). Any other page that differs is printed
+    with its state at the source: in a buddy block, on a per-CPU list,
+    unreferenced (being freed), or in use with its flags and counts. A
+    page in use is lost data. Returns what failed, or None: the caller
+    still has the guest verify its own data."""
+    free, pcp_refused = [], None
+    if SKIP_CAP in conf["caps"]:
+        got = src.qmp.cmd("__org.qemu-memx_query-guest-free-pages", {"ranges": True})
+        if not got["available"]:
+            raise RuntimeError(f"source: free pages unavailable: {got.get('reason')}")
+        free = [(r["start"], r["start"] + r["length"]) for r in got["free-ranges"]]
+        pcp_refused = got.get("pcp-reason")
     src_dump, dst_dump = os.path.join(work, "src.elf"), os.path.join(work, "dst.elf")
-    states = {}
+    states, pcp = {}, {}
     try:
         src.qmp.cmd("dump-guest-memory", {"paging": False, "protocol": f"file:{src_dump}"})
         dst.qmp.cmd("dump-guest-memory", {"paging": False, "protocol": f"file:{dst_dump}"})
-        res = compare_dumps(src_dump, dst_dump, free)
-        if res["in_use_differing"]:
-            pages = DumpPages(src_dump, rec["kernel"], vmemmap_base)
-            dst_ram = DumpRam(dst_dump)
-            try:
-                for gpa in res["in_use_differing"]:
-                    states[gpa] = (f"{pages.state(gpa // PAGE)}; holds "
-                                   f"{content_class(pages.read_pa(gpa, PAGE))} here, "
-                                   f"{content_class(dst_ram.read_pa(gpa, PAGE))} on "
-                                   f"the destination")
-            finally:
-                pages.close()
-                dst_ram.close()
+        pages = DumpPages(src_dump, rec["kernel"], guest_syms["vmemmap_base"])
+        dst_ram = DumpRam(dst_dump)
+        try:
+            if pcp_refused:
+                pcp = pages.pcp_pages(rec["kernel"], guest_syms)
+                free = merge_runs(free + [(p * PAGE, (p + 1) * PAGE) for p in pcp])
+            res = compare_dumps(src_dump, dst_dump, free)
+            for gpa in res["in_use_differing"]:
+                states[gpa] = (f"{pages.state(gpa // PAGE, pcp)}; holds "
+                               f"{content_class(pages.read_pa(gpa, PAGE))} here, "
+                               f"{content_class(dst_ram.read_pa(gpa, PAGE))} on "
+                               f"the destination")
+        finally:
+            pages.close()
+            dst_ram.close()
     finally:
         for path in (src_dump, dst_dump):
             if os.path.exists(path):
                 os.unlink(path)
     skipped = rec["skipped_pages"] or 0
     log(f"# host-side comparison: {res['pages']} pages, {res['differing']} differ "
-        f"({res['differing_free']} free at the source; {skipped} reported skipped)")
-    lost = [gpa for gpa, st in states.items() if not st.startswith(("buddy", "unreferenced"))]
+        f"({res['differing_free']} free at the source"
+        f"{f', the per-CPU lists walked by page_state.py ({len(pcp)} pages)' if pcp_refused else ''}"
+        f"; {skipped} reported skipped)")
+    lost = [gpa for gpa, st in states.items()
+            if not st.startswith(("buddy", "pcp", "unreferenced"))]
     for gpa, st in sorted(states.items()):
         log(f"#   differs, not free in QEMU's scan: {gpa:#x}: {st}")
     rec["memory_compared"] = {k: res[k] for k in ("pages", "differing", "differing_free")}
@@ -305,3 +320,14 @@ def check_same_memory(src, dst, rec, conf, work, log, vmemmap_base):
         return (f"{res['differing']} pages differ but the source reports "
                 f"only {skipped} skipped")
     return None
+
+
+def merge_runs(runs):
+    """Sorted, merged (start, end) runs."""
+    out = []
+    for start, end in sorted(runs):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
