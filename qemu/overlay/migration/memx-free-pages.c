@@ -128,7 +128,25 @@ static struct {
     bool drop_ahead;            /* first pass: memx_free_pages_drop_ahead() */
     bool keep_uniform;          /* the guest may read free pages' content */
     int64_t scan_ns;            /* time the scan held the BQL */
+    uint64_t last_free_pages;   /* what the last full scan found free */
+    uint64_t dirtied_at_scan;   /* mig_stats.memx_pages_dirtied then */
+    bool all_dropped;           /* the last scan's drop was applied whole */
 } memx_skip;
+
+/*
+ * When a later sync's scan is worth its cost.  A scan costs about one
+ * struct page read per free page, a few ns each (6 to 8 ms for 2 million
+ * free pages); sending a page costs over a thousand times that at the
+ * rates migration runs at (4 us at 1 GB/s).  If the last scan's drop was
+ * applied whole, a new scan can only find what changed since: pages
+ * freed since (a free updates the guest's struct pages, which dirties
+ * them) and pages dirtied since.  So when the syncs since then found
+ * fewer newly dirty pages than 1/1024 of the free pages that scan saw,
+ * the scan is not run and nothing is dropped in that pass: skipping
+ * nothing never loses data, and at worst sends a few pages that a scan
+ * would have dropped.
+ */
+#define MEMX_SCAN_PAYS_FREE_PER_DIRTY 1024
 
 bool memx_skip_free_pages_caps_check(bool *old_caps, bool *new_caps,
                                      Error **errp)
@@ -315,6 +333,7 @@ void memx_free_pages_scan_dirty(MemxRearmDirtyFn *rearm)
     int64_t t0 = get_clock();
     /* The bulk pass: every page is dirty and none was sent yet. */
     bool first_pass = sync == 1;
+    uint64_t dirtied;
 
     assert(bql_locked());
     if (sync < memx_skip.dirty_sync_seen || sync <= 1) {
@@ -330,6 +349,18 @@ void memx_free_pages_scan_dirty(MemxRearmDirtyFn *rearm)
     g_array_set_size(memx_skip.pending, 0);
     memx_skip.pending_sync = 0;     /* nothing to drop unless decided */
     memx_skip.drop_ahead = false;
+
+    dirtied = stat64_get(&mig_stats.memx_pages_dirtied) -
+              memx_skip.dirtied_at_scan;
+    if (!first_pass && memx_skip.all_dropped &&
+        dirtied < memx_skip.last_free_pages / MEMX_SCAN_PAYS_FREE_PER_DIRTY) {
+        trace_memx_free_pages_scan_not_worth(sync, dirtied,
+                                             memx_skip.last_free_pages);
+        return;
+    }
+    memx_skip.all_dropped = false;
+    memx_skip.last_free_pages = 0;
+    memx_skip.dirtied_at_scan = stat64_get(&mig_stats.memx_pages_dirtied);
 
     memx_ram_map_build(map);
     if (first_pass) {
@@ -355,6 +386,7 @@ void memx_free_pages_scan_dirty(MemxRearmDirtyFn *rearm)
         goto out;
     }
     memx_skip.decided = scan.bitmap;
+    memx_skip.last_free_pages = scan.stats.free_pages;
     /*
      * Whether the guest zeroes or poisons free pages: two static keys,
      * read again at every scan (cheap), though the guest cannot change
@@ -489,6 +521,7 @@ uint64_t memx_free_pages_drop_scanned(void)
 
         dropped += memx_drop_stretch(a, a->guest.end, false, &skip);
     }
+    memx_skip.all_dropped = true;
     stat64_add(&mig_stats.memx_free_pages_scans, 1);
     memx_drop_account(sync, &skip, t0);
     return dropped;
@@ -534,6 +567,7 @@ uint64_t memx_free_pages_drop_ahead(RAMBlock *block, uint64_t page)
     if (!left) {
         memx_skip.drop_ahead = false;
         memx_skip.pending_sync = 0;
+        memx_skip.all_dropped = true;
     }
     if (skip.skipped || skip.kept_uniform) {
         memx_drop_account(sync, &skip, t0);
