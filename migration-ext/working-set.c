@@ -86,6 +86,7 @@ bool working_set_init(WorkingSet *ws, uint64_t bytes, unsigned page_shift,
     ws->curve_periods = curve_periods;
     ws->ages = g_array_new(false, false, sizeof(AgeCount));
     ws->ring = g_new0(GArray *, curve_periods);
+    ws->ring_pages = g_new0(uint64_t, curve_periods);
     for (unsigned i = 0; i < curve_periods; i++) {
         ws->ring[i] = g_array_new(false, false, sizeof(uint32_t));
     }
@@ -99,6 +100,7 @@ void working_set_destroy(WorkingSet *ws)
             g_array_free(ws->ring[i], true);
         }
         g_free(ws->ring);
+        g_free(ws->ring_pages);
         g_array_free(ws->ages, true);
     }
     g_free(ws->last_access);
@@ -123,6 +125,7 @@ void working_set_note(WorkingSet *ws, uint64_t page)
         return;
     }
     ws->last_access[page] = ws->period;
+    ws->pages_noted++;
     if (page_hash(page) > ws->sample_threshold) {
         return;
     }
@@ -212,6 +215,8 @@ void working_set_end_period(WorkingSet *ws)
     qsort(prev, n, sizeof(*prev), u32_cmp);
 
     g_array_set_size(slot, 0);
+    ws->ring_pages[ws->period % ws->curve_periods] = ws->pages_noted;
+    ws->pages_noted = 0;
     for (uint32_t i = 0; i < n; i++) {
         WorkingSetSample *s = &ws->samples[ws->referenced[i]];
         uint32_t distance = 0;
@@ -268,10 +273,25 @@ static GArray *curve_distances(const WorkingSet *ws)
     return all;
 }
 
+/*
+ * Sampled references per reference in the curve's periods: the sample's
+ * actual share of what was referenced, or the nominal rate without any.
+ */
+static double curve_sample_rate(const WorkingSet *ws)
+{
+    uint64_t pages = 0, sampled = 0;
+
+    for (unsigned i = 0; i < ws->curve_periods; i++) {
+        pages += ws->ring_pages[i];
+        sampled += ws->ring[i]->len;
+    }
+    return sampled ? (double)sampled / pages : ws->sample_rate;
+}
+
 /* A memory of @bytes, in sampled pages (what the sampled LRU holds). */
 static double capacity_in_samples(const WorkingSet *ws, uint64_t bytes)
 {
-    return ldexp((double)bytes, -(int)ws->page_shift) * ws->sample_rate;
+    return ldexp((double)bytes, -(int)ws->page_shift) * curve_sample_rate(ws);
 }
 
 /* References an LRU of @capacity sampled pages misses. */
@@ -314,7 +334,7 @@ double working_set_curve(const WorkingSet *ws, const uint64_t *sizes,
             (double)misses(all, capacity_in_samples(ws, sizes[i])) / all->len :
             0;
     }
-    return ws->sample_rate > 0 ? all->len / ws->sample_rate : 0;
+    return all->len / curve_sample_rate(ws);
 }
 
 uint64_t working_set_knee(const WorkingSet *ws, double share)
@@ -337,6 +357,6 @@ uint64_t working_set_knee(const WorkingSet *ws, double share)
     }
     /* the needed-th smallest reuse distance must fit */
     pages = ceil(g_array_index(all, uint32_t, cold + needed - 1) /
-                 ws->sample_rate);
+                 curve_sample_rate(ws));
     return MIN((uint64_t)pages << ws->page_shift, ram);
 }

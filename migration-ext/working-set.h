@@ -27,6 +27,12 @@
  *   kept per period in a ring, so it follows a change of the working set
  *   within that many periods.
  *
+ *   Scaling uses the sample's measured share of the pages referenced in
+ *   those periods (all pages referenced are counted exactly), not the
+ *   nominal rate: a working set that happens to hold 6% fewer sampled
+ *   pages than its share would otherwise come out 6% small (the
+ *   adjustment SHARDS calls "adj").
+ *
  * One thread at a time; nothing here allocates per access.
  *
  * Copyright (c) 2026 qemu-memx developers
@@ -70,6 +76,8 @@ typedef struct WorkingSet {
      */
     unsigned curve_periods;
     GArray **ring;
+    uint64_t *ring_pages;       /* pages referenced, per ring slot */
+    uint64_t pages_noted;       /* pages referenced in the open period */
 } WorkingSet;
 
 /*
