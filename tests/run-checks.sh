@@ -24,6 +24,9 @@
 #   kernels  the other kernels of tests/guest/KERNELS (5.10, 7.3): the
 #          introspection oracle and skip-free migrations with memory
 #          compared (run.py suite kernels)
+#   working-set  the working-set estimate and miss-rate curve against a
+#          guest with a known working set (hotset) and a Linux guest's
+#          free memory (tests/e2e/working_set.py)
 #   tmem   virtio-tmem's Linux driver in real 6.1, 6.12 and 7.3 guests: swap
 #          through tmemswap in both modes, store shrink, quota fallback,
 #          refused puts, migration, unload, unplug (tests/e2e/tmemswap.py)
@@ -280,6 +283,14 @@ suite_kernels() {
         "$here/tests/e2e/run.py" suite kernels
 }
 
+suite_working_set() {
+    echo "== working set and miss-rate curve against known working sets"
+    "$here/tests/numa/build-hotset.sh" "$build/numa" >/dev/null || {
+        failed=$((failed + 1)); failures+=("working-set: hotset build failed"); return; }
+    guest_suite working-set "e2e/working-set" "$logs/working-set.log" \
+        "$here/tests/e2e/working_set.py"
+}
+
 suite_memdedup() {
     echo "== memdedup in real guests: free memory back to the host, no guest driver"
     guest_suite memdedup "e2e/memdedup" "$logs/memdedup.log" "$here/tests/e2e/memdedup.py"
@@ -334,7 +345,7 @@ if [ "${suites[0]}" = all ]; then
     "$0" peer tmem compress memdedup kexec link-faults hostile soak \
         > "$logs/peer-suite.out" 2>&1 &
     peer_pid=$!
-    suites=(unit sanitize qtest upstream e2e kernels numa)
+    suites=(unit sanitize qtest upstream e2e kernels working-set numa)
 fi
 for s in "${suites[@]}"; do
     case $s in
@@ -347,6 +358,7 @@ for s in "${suites[@]}"; do
     tmem) suite_tmem ;;
     compress) suite_compress ;;
     kernels) suite_kernels ;;
+    working-set) suite_working_set ;;
     memdedup) suite_memdedup ;;
     kexec) suite_kexec ;;
     hostile) suite_hostile ;;

@@ -7,8 +7,13 @@
  * tell hot pages from cold ones and check that no page was lost, moved to
  * a wrong address or left stale.
  *
+ * It also serves as a guest with a known working set (tests/e2e/
+ * working_set.py): it touches exactly its hot set, every page of it in
+ * every sweep, writing it (the default) or only reading it, and the hot
+ * set's size can change at run time.
+ *
  * Command line (-append): mem=<MiB> (required: the guest's RAM size),
- * hot=<MiB> (default mem/10, 1..256), data_start=<MiB> (default 4).
+ * hot=<MiB> (default mem/10, 1..1024), data_start=<MiB> (default 4).
  * Data region: [data_start, min(mem, 3072)) MiB, ending at the last whole
  * MiB of usable RAM if the firmware reserved up to 1 MiB at its top; the
  * hot set is its top hot MiB, the rest is cold and only touched by the
@@ -26,6 +31,14 @@
  *        bad=<n> sweeps=<n> (bad: this pass; fail if any bad ever)
  *   'l'  print the HOTSET-READY line again
  *   's'  HOTSET-STATUS sweeps=<n> bad=<n>
+ *   'r'  read phase: sweeps check every word of the hot set and write
+ *        nothing; HOTSET-PHASE read
+ *   'w'  write phase (the default): sweeps check and rewrite the hot set;
+ *        HOTSET-PHASE write
+ *   'h<MiB>\n'  make the hot set the top <MiB> of the data region (1 to
+ *        1024 and at most the region); pages leaving it are rewritten as
+ *        cold, pages joining it as hot; HOTSET-READY follows, or
+ *        HOTSET-REFUSED <why> (the guest goes on)
  * bad= in TICK/STATUS counts every failed page check since boot.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -43,7 +56,7 @@
 #define PAGES_PER_MIB       (MIB / PAGE_SIZE)
 
 #define DATA_LIMIT_MIB      3072u   /* stay below the PCI hole */
-#define HOT_MAX_MIB         256u
+#define HOT_MAX_MIB         1024u
 #define DATA_START_DEFAULT  4u
 #define NUMBER_MAX          (1u << 20)  /* 1 TiB in MiB: sanity bound */
 #define FIRMWARE_TAIL_MAX   (1u * MIB)  /* reserved RAM top we tolerate */
@@ -141,7 +154,9 @@ struct hotset_layout {
 };
 
 static struct hotset_layout layout;
-static uint32_t sweeps;         /* hot pages hold generation == sweeps */
+static uint32_t sweeps;         /* sweeps of the hot set since boot */
+static uint32_t hot_gen;        /* hot pages hold generation == hot_gen */
+static bool read_phase;         /* sweeps read the hot set, never write */
 static uint32_t bad_total;      /* bad page checks since boot */
 static uint32_t bad_reports;
 
@@ -504,7 +519,7 @@ static void parse_and_check(const struct hvm_start_info *info)
         hot = hot > data_mib ? data_mib : hot;
     }
     if (hot < 1 || hot > HOT_MAX_MIB) {
-        fail("hot must be between 1 and 256 MiB");
+        fail("hot must be between 1 and 1024 MiB");
     }
     if (hot > data_mib) {
         fail("hot is larger than the data region [data_start, mem)");
@@ -546,8 +561,8 @@ static void print_counters(const char *prefix)
 
 static void sweep_hot_set(void)
 {
-    uint32_t gen = sweeps;
-    bool full = (sweeps + 1) % FULL_CHECK_INTERVAL == 0;
+    uint32_t gen = hot_gen;
+    bool full = read_phase || (sweeps + 1) % FULL_CHECK_INTERVAL == 0;
     uint32_t pfn;
 
     for (pfn = layout.hot_first_pfn; pfn < layout.data_end_pfn; pfn++) {
@@ -556,9 +571,37 @@ static void sweep_hot_set(void)
         if (!ok) {
             note_bad_page(pfn, gen);
         }
-        fill_page(pfn, gen + 1);
+        if (!read_phase) {
+            fill_page(pfn, gen + 1);
+        }
+    }
+    if (!read_phase) {
+        hot_gen++;
     }
     sweeps++;
+}
+
+/* Move the hot set's start: pages leaving it go cold, joining it hot. */
+static void resize_hot_set(uint32_t hot_mib)
+{
+    uint32_t first, pfn;
+
+    if (hot_mib < 1 || hot_mib > HOT_MAX_MIB ||
+        hot_mib > layout.data_end_mib - layout.data_start_mib) {
+        put_str("HOTSET-REFUSED hot must be 1 to 1024 MiB and fit the "
+                "data region\n");
+        return;
+    }
+    first = (layout.data_end_mib - hot_mib) * PAGES_PER_MIB;
+    for (pfn = layout.hot_first_pfn; pfn < first; pfn++) {
+        fill_page(pfn, 0);
+    }
+    for (pfn = first; pfn < layout.hot_first_pfn; pfn++) {
+        fill_page(pfn, hot_gen);
+    }
+    layout.hot_mib = hot_mib;
+    layout.hot_first_pfn = first;
+    print_layout();
 }
 
 static void verify_everything(void)
@@ -567,7 +610,7 @@ static void verify_everything(void)
     uint32_t pfn;
 
     for (pfn = layout.cold_first_pfn; pfn < layout.data_end_pfn; pfn++) {
-        uint32_t gen = pfn < layout.hot_first_pfn ? 0 : sweeps;
+        uint32_t gen = pfn < layout.hot_first_pfn ? 0 : hot_gen;
 
         if (!page_ok_full(pfn, gen)) {
             note_bad_page(pfn, gen);
@@ -585,9 +628,47 @@ static void verify_everything(void)
     put_char('\n');
 }
 
+/* Digits of an 'h' command, up to its newline. */
+static char number_text[12];
+static uint32_t number_len;
+static bool reading_number;
+
+static void handle_number_char(char c)
+{
+    uint32_t value;
+
+    if (c != '\n' && number_len < sizeof(number_text) - 1) {
+        number_text[number_len++] = c;
+        return;
+    }
+    number_text[number_len] = '\0';
+    reading_number = false;
+    if (c != '\n' || !parse_number(number_text, &value)) {
+        put_str("HOTSET-REFUSED bad hot size\n");
+        return;
+    }
+    resize_hot_set(value);
+}
+
 static void handle_command(char command)
 {
+    if (reading_number) {
+        handle_number_char(command);
+        return;
+    }
     switch (command) {
+    case 'h':
+        reading_number = true;
+        number_len = 0;
+        break;
+    case 'r':
+        read_phase = true;
+        put_str("HOTSET-PHASE read\n");
+        break;
+    case 'w':
+        read_phase = false;
+        put_str("HOTSET-PHASE write\n");
+        break;
     case 'v':
         verify_everything();
         break;

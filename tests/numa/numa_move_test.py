@@ -44,7 +44,8 @@ BENCH_ROUNDS = 5
 class Hotset:
     """The fork running the hotset guest, with QMP and its serial lines."""
 
-    def __init__(self, workdir, node=0, tracker=True, period_ms=500):
+    def __init__(self, workdir, node=0, tracker=True, period_ms=500,
+                 mem_mib=GUEST_MIB, hot_mib=HOT_MIB, provider=None):
         self.workdir = tempfile.mkdtemp(dir=workdir)
         self.qmp_path = os.path.join(self.workdir, "qmp.sock")
         self.serial_path = os.path.join(self.workdir, "serial.sock")
@@ -52,18 +53,19 @@ class Hotset:
         kernel = os.path.join(ROOT, "build", "numa", "hotset.elf")
         self.args = [
             qemu_binary(), "-M", "q35,memory-backend=ram0", "-accel", "tcg",
-            "-m", f"{GUEST_MIB}M", "-nodefaults", "-display", "none",
+            "-m", f"{mem_mib}M", "-nodefaults", "-display", "none",
             "-L", os.path.join(ROOT, "build", "qemu-build", "pc-bios"),
-            "-object", f"memory-backend-ram,id=ram0,size={GUEST_MIB}M,"
+            "-object", f"memory-backend-ram,id=ram0,size={mem_mib}M,"
                        f"host-nodes={node},policy=bind",
-            "-kernel", kernel, "-append", f"mem={GUEST_MIB} hot={HOT_MIB}",
+            "-kernel", kernel, "-append", f"mem={mem_mib} hot={hot_mib}",
             "-chardev", f"socket,id=s0,path={self.serial_path},server=on,wait=off",
             "-serial", "chardev:s0",
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
         ]
         if tracker:
             self.args += ["-object", f"x-memx-page-activity,id=pa0,"
-                                     f"period-ms={period_ms}"]
+                                     f"period-ms={period_ms}" +
+                                     (f",provider={provider}" if provider else "")]
         self.lines = []
         self.cond = threading.Condition()
 

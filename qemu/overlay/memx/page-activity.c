@@ -19,6 +19,11 @@
  *   coexist and neither steals the other's dirty bits.  Each period the
  *   log is snapshotted and cleared.
  *
+ * Beside the classes, every backend has a working-set estimator
+ * (migration-ext/working-set.c), fed page by page with the same
+ * accesses: __org.qemu-memx_query-working-set reports the memory used
+ * over windows of time and a miss-rate curve (docs/working-set.rst).
+ *
  * Backends are looked up again every period, so hot-plugged memory is
  * tracked from its first period and unplugged memory is forgotten.
  * Everything here runs in the main loop under the BQL, except
@@ -52,12 +57,22 @@
 #include "system/system.h"
 #include "system/tcg.h"
 #include "hw/qdev-core.h"
+#include "system/memx-guest-scan.h"
 #include "system/memx-page-activity.h"
+#include "migration-ext/working-set.h"
 
 #define TYPE_MEMX_PAGE_ACTIVITY "x-memx-page-activity"
 OBJECT_DECLARE_SIMPLE_TYPE(MemxPageActivity, MEMX_PAGE_ACTIVITY)
 
 #define THP_SHIFT 21
+
+/*
+ * The working-set estimator's miss-rate curve traces 1 page in 16 (at
+ * 1 GiB: 16384 pages, so a 64 MiB working set is seen through about
+ * 1024 of them) and covers the last 10 s of references.
+ */
+#define WORKING_SET_SAMPLE_RATE (1.0 / 16)
+#define WORKING_SET_CURVE_MS 10000
 
 typedef struct MemxTrackedBackend {
     HostMemoryBackend *backend;     /* not referenced: matched each period */
@@ -66,6 +81,7 @@ typedef struct MemxTrackedBackend {
     char *id;
     bool dirty_logged;
     PageActivity activity;
+    WorkingSet working_set;     /* per target page */
 } MemxTrackedBackend;
 
 struct MemxPageActivity {
@@ -116,6 +132,7 @@ static void tracked_backend_free(gpointer data)
     MemxTrackedBackend *tb = data;
 
     page_activity_destroy(&tb->activity);
+    working_set_destroy(&tb->working_set);
     g_free(tb->id);
     g_free(tb);
 }
@@ -133,6 +150,12 @@ static int find_tracked(GPtrArray *tracked, HostMemoryBackend *backend,
         }
     }
     return -1;
+}
+
+static unsigned working_set_curve_periods(MemxPageActivity *pa)
+{
+    return MIN(DIV_ROUND_UP(WORKING_SET_CURVE_MS, pa->period_ms),
+               WORKING_SET_MAX_CURVE_PERIODS);
 }
 
 typedef struct RefreshState {
@@ -172,6 +195,14 @@ static int refresh_one(Object *obj, void *opaque)
                             backend_unit_shift(backend, block),
                             rs->pa->history, rs->pa->hot_min, &why)) {
         warn_report("x-memx-page-activity: cannot track %s: %s", tb->id, why);
+        tracked_backend_free(tb);
+        return 0;
+    }
+    if (!working_set_init(&tb->working_set, tb->size,
+                          qemu_target_page_bits(), WORKING_SET_SAMPLE_RATE,
+                          working_set_curve_periods(rs->pa), &why)) {
+        warn_report("x-memx-page-activity: no working set for %s: %s",
+                    tb->id, why);
         tracked_backend_free(tb);
         return 0;
     }
@@ -281,6 +312,8 @@ static void collect_tlb_fills(MemxPageActivity *pa)
             if (last) {
                 page_activity_note(&last->activity,
                                    ram_addr - last->block->offset);
+                working_set_note(&last->working_set,
+                                 (ram_addr - last->block->offset) >> bits);
             }
         }
     }
@@ -303,6 +336,8 @@ static void collect_dirty_log(MemxPageActivity *pa)
         for (uint64_t off = 0; off < tb->size; off += page) {
             if (memory_region_snapshot_get_dirty(mr, snap, off, page)) {
                 page_activity_note(&tb->activity, off);
+                working_set_note(&tb->working_set,
+                                 off >> qemu_target_page_bits());
             }
         }
         g_free(snap);
@@ -346,6 +381,7 @@ static void memx_page_activity_tick(void *opaque)
         MemxTrackedBackend *tb = g_ptr_array_index(pa->backends, i);
 
         page_activity_end_period(&tb->activity);
+        working_set_end_period(&tb->working_set);
     }
     pa->last_period_ns = get_clock() - start;
     pa->overhead_ns += pa->last_period_ns;
@@ -373,6 +409,42 @@ const char *memx_page_activity_provider(void)
     return memx_tracker ?
         __org_qemu_memx_PageActivityProvider_str(memx_tracker->provider) :
         NULL;
+}
+
+bool memx_page_activity_state(MemxPageActivityState *state)
+{
+    MemxPageActivity *pa = memx_tracker;
+
+    if (!pa || !pa->started) {
+        return false;
+    }
+    state->provider = pa->provider;
+    state->period_ms = pa->period_ms;
+    state->overhead_ns = pa->overhead_ns;
+    state->sample_rate = WORKING_SET_SAMPLE_RATE;
+    state->periods = 0;
+    for (guint i = 0; i < pa->backends->len; i++) {
+        MemxTrackedBackend *tb = g_ptr_array_index(pa->backends, i);
+
+        state->periods = MAX(state->periods, tb->activity.periods);
+    }
+    state->nr_backends = pa->backends->len;
+    return true;
+}
+
+const WorkingSet *memx_page_activity_working_set(unsigned i,
+                                                 const char **memdev,
+                                                 const RAMBlock **block)
+{
+    MemxTrackedBackend *tb;
+
+    if (!memx_tracker || i >= memx_tracker->backends->len) {
+        return NULL;
+    }
+    tb = g_ptr_array_index(memx_tracker->backends, i);
+    *memdev = tb->id;
+    *block = tb->block;
+    return &tb->working_set;
 }
 
 /* Start sampling; the accelerator must be known by now. */

@@ -12,6 +12,8 @@
 #include "qemu/bitops.h"
 #include "qemu/rcu.h"
 #include "migration-ext/page-activity.h"
+#include "migration-ext/working-set.h"
+#include "qapi/qapi-types-qom.h"
 
 /* RAM pages (by ram_addr) filled into a vCPU TLB in the current period. */
 typedef struct MemxTlbFillMap {
@@ -46,6 +48,27 @@ static inline void memx_note_tlb_fill(uint64_t ram_addr, unsigned page_bits)
  * until the next period closes.
  */
 const PageActivity *memx_page_activity_of(const RAMBlock *block);
+
+typedef struct MemxPageActivityState {
+    __org_qemu_memx_PageActivityProvider provider;
+    uint32_t period_ms;
+    uint64_t periods;           /* closed so far */
+    int64_t overhead_ns;        /* period work in the main loop, in total */
+    double sample_rate;         /* working-set curves trace this share */
+    unsigned nr_backends;
+} MemxPageActivityState;
+
+/* Fill @state; false when no tracker runs.  Main loop only. */
+bool memx_page_activity_state(MemxPageActivityState *state);
+
+/*
+ * The working-set estimator of tracked backend @i (0 to nr_backends - 1)
+ * with its memory backend's id and RAM block, or NULL.  Main loop only;
+ * valid until the next period closes.
+ */
+const WorkingSet *memx_page_activity_working_set(unsigned i,
+                                                 const char **memdev,
+                                                 const RAMBlock **block);
 
 /* Name of the provider in use, or NULL without a tracker. */
 const char *memx_page_activity_provider(void);
