@@ -53,6 +53,10 @@ echo "== downtime: the true pause per configuration, 5 runs each (real guests)"
 "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/bench/downtime_bench.py" \
     --outdir "$out"
 
+echo "== working set and miss-rate curve against known working sets (hotset guest)"
+"$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/bench/working_set_bench.py" \
+    --outdir "$out"
+
 echo "== skip-free across the guest kernels (tests/guest/KERNELS)"
 "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/bench/kernels_bench.py" \
     --outdir "$out"
