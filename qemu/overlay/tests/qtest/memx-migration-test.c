@@ -788,6 +788,7 @@ int main(int argc, char **argv)
         memx_numa_move_tests_add();
         memx_dedup_tests_add();
         memx_switchover_tests_add();
+        memx_postcopy_tests_add(env->has_uffd);
     }
     ret = g_test_run();
     g_assert_cmpint(ret, ==, 0);

@@ -23,4 +23,10 @@ void memx_dedup_tests_add(void);
 /* Register the switchover guard's tests (memx-switchover-test.c). */
 void memx_switchover_tests_add(void);
 
+/*
+ * Register the hot-first postcopy tests (memx-postcopy-test.c); without
+ * userfaultfd only the refusal runs, and the rest says why it skips.
+ */
+void memx_postcopy_tests_add(bool has_uffd);
+
 #endif
