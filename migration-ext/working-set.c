@@ -360,3 +360,35 @@ uint64_t working_set_knee(const WorkingSet *ws, double share)
                  curve_sample_rate(ws));
     return MIN((uint64_t)pages << ws->page_shift, ram);
 }
+
+bool working_set_classes(const WorkingSet *ws, uint32_t periods,
+                         unsigned unit_shift, PageActivity *classes,
+                         const char **why)
+{
+    uint32_t closed = ws->period - 1;
+    uint32_t first = closed >= periods ? closed - periods + 1 : 1;
+    unsigned pages_per_unit_shift;
+
+    if (unit_shift < ws->page_shift) {
+        *why = "a unit must be at least a page";
+        return false;
+    }
+    if (classes->nr_units == 0 || classes->unit_shift != unit_shift) {
+        page_activity_destroy(classes);
+        if (!page_activity_init(classes, ws->nr_pages << ws->page_shift,
+                                unit_shift, 1, 1, why)) {
+            return false;
+        }
+    }
+    pages_per_unit_shift = unit_shift - ws->page_shift;
+    memset(classes->history, 0, classes->nr_units);
+    for (uint64_t page = 0; periods && page < ws->nr_pages; page++) {
+        uint32_t last = ws->last_access[page];
+
+        if (last >= first && last <= closed) {
+            classes->history[page >> pages_per_unit_shift] = 1;
+        }
+    }
+    classes->periods = closed;
+    return true;
+}

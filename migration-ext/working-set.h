@@ -47,6 +47,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "migration-ext/page-activity.h"
+
 #define WORKING_SET_MAX_CURVE_PERIODS 1024
 
 typedef struct WorkingSetSample {
@@ -120,5 +122,18 @@ double working_set_curve(const WorkingSet *ws, const uint64_t *sizes,
  * tracked RAM removes against an empty one.  0 without references.
  */
 uint64_t working_set_knee(const WorkingSet *ws, double share);
+
+/*
+ * The working set as page-activity classes, for what orders memory by
+ * them (the NUMA move's hot-first plan): into @classes, a tracker of the
+ * same RAM in units of 1 << @unit_shift bytes (at least the page size),
+ * a unit is hot when any of its pages was accessed in the last @periods
+ * closed periods, cold otherwise.  @classes->periods becomes the
+ * number of closed periods, so a reader can tell a rebuilt view from the
+ * last one.  Returns false with a reason in *@why.
+ */
+bool working_set_classes(const WorkingSet *ws, uint32_t periods,
+                         unsigned unit_shift, PageActivity *classes,
+                         const char **why);
 
 #endif /* MIGRATION_EXT_WORKING_SET_H */

@@ -237,6 +237,34 @@ def case_moves(work, log):
         vm.stop()
 
 
+def case_working_set(work, log):
+    """Working-set order: the guest's last 10 s first.  The boot fill
+    touched all of its data, so the move waits until that has left the
+    window (12 s)."""
+    touch_node_memory()
+    vm = Hotset(work).start()
+    try:
+        warm_up(vm, 12.0)
+        ws = vm.qmp.cmd("__org.qemu-memx_query-working-set",
+                        {"windows": [10], "guest-free": False})
+        in_window = ws["backends"][0]["windows"][0]["bytes"]
+        if not HOT_MIB * MIB <= in_window <= (HOT_MIB + 8) * MIB:
+            raise RuntimeError(f"working set {in_window / MIB:.1f} MiB, the guest "
+                               f"sweeps {HOT_MIB} MiB")
+        move(vm, 1, "working-set")
+        info = wait_move(vm)
+        kernel = check_on_node(vm, info, 1)
+        share = info["hot-local-ms"] / max(info["elapsed-ms"], 1)
+        log(f"# working-set order: {info['moved-bytes'] // MIB} MiB in "
+            f"{info['elapsed-ms']} ms, hot 90% local at {info.get('hot-local-ms')} ms "
+            f"({share:.0%}); numa_maps {kernel}")
+        if share >= 0.5:
+            raise RuntimeError(f"hot memory local only after {share:.0%} of the move")
+        log(f"# {vm.verify()}")
+    finally:
+        vm.stop()
+
+
 def case_pause_cancel(work, log):
     """A slow move paused (nothing moves), resumed, cancelled: the guest
     runs on and verifies, and the old policy is back."""
@@ -313,6 +341,7 @@ def case_refusals(work, log):
 
 
 CASES = [("numa/move hot-first, then address order", case_moves),
+         ("numa/move the working set first", case_working_set),
          ("numa/pause, migration refused, resume, cancel", case_pause_cancel),
          ("numa/refusals", case_refusals)]
 

@@ -281,6 +281,39 @@ static void test_two_steps(void)
     working_set_destroy(&ws);
 }
 
+/* The working set as classes: hot units hold a recently accessed page. */
+static void test_classes(void)
+{
+    WorkingSet ws;
+    PageActivity classes = { 0 };
+    const char *why;
+
+    g_assert_true(working_set_init(&ws, 16 * MIB, 12, 1, 4, &why));
+    g_assert_false(working_set_classes(&ws, 2, 11, &classes, &why));
+    g_assert_nonnull(strstr(why, "unit"));
+    working_set_note(&ws, 0);           /* unit 0 (2 MiB units) */
+    working_set_end_period(&ws);
+    working_set_note(&ws, 513);         /* unit 1 */
+    working_set_note(&ws, 3 * 512 + 511);   /* unit 3 */
+    working_set_end_period(&ws);
+    g_assert_true(working_set_classes(&ws, 1, 21, &classes, &why));
+    g_assert_cmpuint(classes.nr_units, ==, 8);
+    g_assert_cmpuint(classes.periods, ==, 2);
+    g_assert_cmpint(page_activity_class(&classes, 0), ==, PAGE_ACTIVITY_COLD);
+    g_assert_cmpint(page_activity_class(&classes, 1), ==, PAGE_ACTIVITY_HOT);
+    g_assert_cmpint(page_activity_class(&classes, 2), ==, PAGE_ACTIVITY_COLD);
+    g_assert_cmpint(page_activity_class(&classes, 3), ==, PAGE_ACTIVITY_HOT);
+    g_assert_true(working_set_classes(&ws, 2, 21, &classes, &why));
+    g_assert_cmpint(page_activity_class(&classes, 0), ==, PAGE_ACTIVITY_HOT);
+    /* another unit size: rebuilt */
+    g_assert_true(working_set_classes(&ws, 2, 12, &classes, &why));
+    g_assert_cmpuint(classes.nr_units, ==, 4096);
+    g_assert_cmpint(page_activity_class(&classes, 513), ==, PAGE_ACTIVITY_HOT);
+    g_assert_cmpint(page_activity_class(&classes, 514), ==, PAGE_ACTIVITY_COLD);
+    page_activity_destroy(&classes);
+    working_set_destroy(&ws);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -292,5 +325,6 @@ int main(int argc, char **argv)
                     test_against_brute_force);
     g_test_add_func("/working-set/sweep-knee", test_sweep_knee);
     g_test_add_func("/working-set/two-steps", test_two_steps);
+    g_test_add_func("/working-set/classes", test_classes);
     return g_test_run();
 }

@@ -15,7 +15,9 @@
  * The order comes from migration-ext/numa-move-plan.c: hot units first,
  * as the page-activity tracker (page-activity.c) classifies them, then
  * warm, then cold, each in address order; classes are re-read after
- * every tracker period, so memory turning hot jumps the queue.  After
+ * every tracker period, so memory turning hot jumps the queue.  Order
+ * working-set uses the working-set estimator's view instead: a unit is
+ * hot when the guest accessed any of its pages in the last 10 s.  After
  * each batch the pages are looked up again: a unit is done when none of
  * its pages is present on another node.  Pages the kernel reports busy
  * come round again in a later pass, for at most MOVE_ROUNDS passes.
@@ -311,7 +313,10 @@ static int coroutine_fn numa_move_run(Job *job, Error **errp)
         size_t n;
 
         while (!job_is_cancelled(job)) {
-            const PageActivity *pa = memx_page_activity_of(r->block);
+            const PageActivity *pa =
+                s->order == ORG_QEMU_MEMX_NUMA_MOVE_ORDER_WORKING_SET ?
+                memx_working_set_classes_of(r->block) :
+                memx_page_activity_of(r->block);
             int64_t moved;
 
             if (pa && pa->unit_shift != r->unit_shift) {
@@ -496,9 +501,10 @@ void qmp___org_qemu_memx_numa_move(const char *job_id, const char *memdev,
     if (!node_usable(node, errp)) {
         return;
     }
-    if (order == ORG_QEMU_MEMX_NUMA_MOVE_ORDER_HOT_FIRST &&
+    if (order != ORG_QEMU_MEMX_NUMA_MOVE_ORDER_ADDRESS &&
         !memx_page_activity_provider()) {
-        error_setg(errp, "hot-first order needs a page-activity tracker");
+        error_setg(errp, "%s order needs a page-activity tracker",
+                   __org_qemu_memx_NumaMoveOrder_str(order));
         error_append_hint(errp, "Add one with -object x-memx-page-activity,"
                           "id=ID (or object-add), or use order 'address'.\n");
         return;
@@ -562,8 +568,8 @@ void qmp___org_qemu_memx_numa_move(const char *job_id, const char *memdev,
         r->unit_shift = pa ? pa->unit_shift : 21;
         numa_move_plan_init(&r->plan,
                             DIV_ROUND_UP(r->size, UINT64_C(1) << r->unit_shift),
-                            order == ORG_QEMU_MEMX_NUMA_MOVE_ORDER_HOT_FIRST ?
-                            NUMA_MOVE_ORDER_HOT_FIRST : NUMA_MOVE_ORDER_ADDRESS,
+                            order == ORG_QEMU_MEMX_NUMA_MOVE_ORDER_ADDRESS ?
+                            NUMA_MOVE_ORDER_ADDRESS : NUMA_MOVE_ORDER_HOT_FIRST,
                             MOVE_ROUNDS);
         r->page_node = g_new(int16_t, r->nr_pages);
         for (uint64_t p = 0; p < r->nr_pages; p++) {

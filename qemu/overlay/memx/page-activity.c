@@ -82,6 +82,7 @@ typedef struct MemxTrackedBackend {
     bool dirty_logged;
     PageActivity activity;
     WorkingSet working_set;     /* per target page */
+    PageActivity ws_classes;    /* the working set as classes, on demand */
 } MemxTrackedBackend;
 
 struct MemxPageActivity {
@@ -133,6 +134,7 @@ static void tracked_backend_free(gpointer data)
 
     page_activity_destroy(&tb->activity);
     working_set_destroy(&tb->working_set);
+    page_activity_destroy(&tb->ws_classes);
     g_free(tb->id);
     g_free(tb);
 }
@@ -400,6 +402,37 @@ const PageActivity *memx_page_activity_of(const RAMBlock *block)
         if (tb->block == block) {
             return &tb->activity;
         }
+    }
+    return NULL;
+}
+
+const PageActivity *memx_working_set_classes_of(const RAMBlock *block)
+{
+    uint32_t periods;
+    const char *why;
+
+    if (!memx_tracker) {
+        return NULL;
+    }
+    periods = DIV_ROUND_UP(WORKING_SET_CURVE_MS, memx_tracker->period_ms);
+    for (guint i = 0; i < memx_tracker->backends->len; i++) {
+        MemxTrackedBackend *tb = g_ptr_array_index(memx_tracker->backends, i);
+
+        if (tb->block != block) {
+            continue;
+        }
+        if (tb->ws_classes.nr_units &&
+            tb->ws_classes.periods == tb->working_set.period - 1) {
+            return &tb->ws_classes;
+        }
+        if (!working_set_classes(&tb->working_set, periods,
+                                 tb->activity.unit_shift, &tb->ws_classes,
+                                 &why)) {
+            warn_report_once("x-memx-page-activity: no working-set classes "
+                             "for %s: %s", tb->id, why);
+            return NULL;
+        }
+        return &tb->ws_classes;
     }
     return NULL;
 }

@@ -120,12 +120,6 @@ qmp___org_qemu_memx_query_working_set(bool has_windows, uint32List *windows,
     uint32_t windows_s[MAX_WINDOWS];
     size_t nr_windows = 0;
 
-    if (!memx_page_activity_state(&state)) {
-        error_setg(errp, "no page-activity tracker runs");
-        error_append_hint(errp, "Add -object x-memx-page-activity,id=ID "
-                          "(or object-add it) to track guest accesses.\n");
-        return NULL;
-    }
     if (has_windows) {
         for (uint32List *l = windows; l; l = l->next) {
             if (nr_windows == MAX_WINDOWS) {
@@ -143,20 +137,32 @@ qmp___org_qemu_memx_query_working_set(bool has_windows, uint32List *windows,
         memcpy(windows_s, default_windows_s, sizeof(default_windows_s));
         nr_windows = G_N_ELEMENTS(default_windows_s);
     }
+    info = g_new0(__org_qemu_memx_WorkingSetInfo, 1);
+    if (!memx_page_activity_state(&state)) {
+        info->reason = g_strdup("no page-activity tracker runs: add -object "
+                                "x-memx-page-activity,id=ID (or object-add "
+                                "it) to track guest accesses");
+        return info;
+    }
     if (!has_guest_free || guest_free) {
         guest_free_by_block(&gf);
     }
-
-    info = g_new0(__org_qemu_memx_WorkingSetInfo, 1);
+    info->active = true;
+    info->has_provider = true;
     info->provider = state.provider;
+    info->has_sees = true;
     if (state.provider == ORG_QEMU_MEMX_PAGE_ACTIVITY_PROVIDER_TCG_TLB) {
         info->sees = ORG_QEMU_MEMX_WORKING_SET_ACCESSES_READS_AND_WRITES;
     } else {
         info->sees = ORG_QEMU_MEMX_WORKING_SET_ACCESSES_WRITES;
     }
+    info->has_period_ms = true;
     info->period_ms = state.period_ms;
+    info->has_periods = true;
     info->periods = state.periods;
+    info->has_overhead_us = true;
     info->overhead_us = state.overhead_ns / SCALE_US;
+    info->has_sample_rate = true;
     info->sample_rate = state.sample_rate;
     if (gf.reason) {
         info->guest_free_reason = g_strdup(gf.reason);
@@ -215,6 +221,10 @@ void hmp_info_memx_working_set(Monitor *mon, const QDict *qdict)
                                               &err);
 
     if (hmp_handle_error(mon, err)) {
+        return;
+    }
+    if (!info->active) {
+        monitor_printf(mon, "working set: unknown, %s\n", info->reason);
         return;
     }
     monitor_printf(mon, "working set: provider %s (sees %s), period %" PRIu32

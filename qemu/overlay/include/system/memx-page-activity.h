@@ -70,6 +70,15 @@ const WorkingSet *memx_page_activity_working_set(unsigned i,
                                                  const char **memdev,
                                                  const RAMBlock **block);
 
+/*
+ * Block @block's working set (the last 10 s) as classes: a unit is hot
+ * when any of its pages was accessed then, cold otherwise; in the same
+ * units as memx_page_activity_of().  NULL when no tracker exists or it
+ * does not track that block.  Main loop only; valid until the next
+ * period closes.
+ */
+const PageActivity *memx_working_set_classes_of(const RAMBlock *block);
+
 /* Name of the provider in use, or NULL without a tracker. */
 const char *memx_page_activity_provider(void);
 
