@@ -11,9 +11,13 @@ new W:
   tcg-tlb     reads and writes, in the read phase (the guest only reads)
   dirty-log   writes only, in the write phase
 
-Beside them, as the peer a user has today, upstream's calc-dirty-rate in
-dirty-bitmap mode (2 s) on a guest without the tracker: its write working
-set is the dirty rate times the time measured over.
+Beside them, as the peer a user has today, upstream's calc-dirty-rate
+(2 s) on a guest without the tracker, in dirty-bitmap mode and in
+page-sampling mode: its write working set is the dirty rate times the
+time measured over.  Under TCG, dirty-bitmap mode reports 0: upstream
+counts dirty pages for it only where the accelerator's dirty log is
+synced into the bitmap (cpu_physical_memory_set_dirty_lebitmap, i.e.
+KVM), not where TCG marks pages dirty itself.
 
 The guest's slowdown: its sweep rate (MiB/s) over 10 s with the tcg-tlb
 tracker against without, in alternating rounds, median of 3 each.
@@ -103,10 +107,10 @@ def estimate(scratch, w_mib, provider):
     return row
 
 
-def calc_dirty_rate(scratch, w_mib, calc_s=2):
+def calc_dirty_rate(scratch, w_mib, mode, calc_s=2):
     vm = start(scratch, w_mib, None, tracker=False)
     time.sleep(2)
-    vm.qmp.cmd("calc-dirty-rate", {"calc-time": calc_s, "mode": "dirty-bitmap"})
+    vm.qmp.cmd("calc-dirty-rate", {"calc-time": calc_s, "mode": mode})
     deadline = time.monotonic() + calc_s + 30
     while True:
         r = vm.qmp.cmd("query-dirty-rate")
@@ -117,7 +121,7 @@ def calc_dirty_rate(scratch, w_mib, calc_s=2):
         time.sleep(0.2)
     est = r["dirty-rate"] * MIB * calc_s
     scratch.close()
-    return {"provider": "calc-dirty-rate (dirty-bitmap)", "sees": "writes", "w_mib": w_mib,
+    return {"provider": f"calc-dirty-rate ({mode})", "sees": "writes", "w_mib": w_mib,
             "phase": "write", "estimate_mib": round(est / MIB, 2),
             "error": round((est - w_mib * MIB) / (w_mib * MIB), 4),
             "dirty_rate_mb_s": r["dirty-rate"], "calc_s": calc_s}
@@ -190,8 +194,10 @@ def main():
             for provider in ("tcg-tlb", "dirty-log"):
                 print(f"bench: working set W={w} MiB, {provider} ...", flush=True)
                 rows.append(estimate(scratch, w, provider))
-            print(f"bench: working set W={w} MiB, calc-dirty-rate ...", flush=True)
-            rows.append(calc_dirty_rate(scratch, w))
+            for mode in ("dirty-bitmap", "page-sampling"):
+                print(f"bench: working set W={w} MiB, calc-dirty-rate {mode} ...",
+                      flush=True)
+                rows.append(calc_dirty_rate(scratch, w, mode))
             print(f"bench: guest slowdown W={w} MiB ...", flush=True)
             slow.append(slowdown(scratch, w, a.rounds))
     finally:
@@ -218,7 +224,8 @@ def main():
         json.dump({"date": started, "estimates": rows, "slowdown": slow}, f, indent=1)
     with open(os.path.join(a.outdir, "working-set.svg"), "w") as f:
         f.write(svg(rows))
-    ok = all(abs(r["error"]) <= 0.1 for r in rows)
+    ok = all(abs(r["error"]) <= 0.1 for r in rows
+             if not r["provider"].startswith("calc-dirty-rate"))
     return 0 if ok else 1
 
 
