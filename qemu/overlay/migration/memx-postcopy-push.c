@@ -42,6 +42,7 @@
 #include "migration-ext/postcopy-push.h"
 #include "memx/trace.h"
 #include "memx-postcopy-push.h"
+#include "memx-postcopy-switch.h"
 
 typedef struct MemxPushBlock {
     RAMBlock *block;
@@ -190,5 +191,6 @@ void memx_postcopy_fill_info(MigrationInfo *info)
     if (push_state.not_ordered) {
         p->not_ordered = g_strdup(push_state.not_ordered);
     }
+    memx_postcopy_switch_fill(s, p);
     info->__org_qemu_memx_postcopy = p;
 }

@@ -12,16 +12,26 @@
  * postcopy recovery.  Without a tracker the push stays in address order
  * and says why; the capability without postcopy-ram is refused.
  *
+ * __org.qemu-memx_postcopy-auto-switch: a precopy migration that cannot
+ * converge (the guest dirties its region faster than the bandwidth cap
+ * lets through) switches to postcopy on its own, nobody calling
+ * migrate-start-postcopy, and reports why: once by its deadline, once
+ * because the dirty set stopped shrinking; with hot-first on as well.
+ *
  * Copyright (c) 2026 qemu-memx developers
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
 #include "qemu/osdep.h"
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include "libqtest.h"
 #include "migration/framework.h"
 #include "migration/migration-qmp.h"
 #include "migration/migration-util.h"
+#include "qapi/error.h"
 #include "qobject/qdict.h"
+#include "qobject/qjson.h"
 #include "memx-migration-test.h"
 
 #define HOT_FIRST_CAP "__org.qemu-memx_postcopy-hot-first"
@@ -137,19 +147,165 @@ static void test_without_tracker(void)
     test_postcopy_common(&args);
 }
 
-static void test_refused_without_postcopy(void)
+/* Capability @cap alone is refused for want of postcopy-ram. */
+static void assert_needs_postcopy_ram(QTestState *qts, const char *cap)
 {
-    QTestState *qts = qtest_init("-machine q35 -m 64M");
     QDict *rsp = qtest_qmp(qts, "{ 'execute': 'migrate-set-capabilities',"
                            "  'arguments': { 'capabilities': [ {"
                            "    'capability': %s, 'state': true } ] } }",
-                           HOT_FIRST_CAP);
+                           cap);
 
     g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
                                           "desc"),
                             "needs the postcopy-ram capability"));
     qobject_unref(rsp);
+}
+
+static void test_refused_without_postcopy(void)
+{
+    QTestState *qts = qtest_init("-machine q35 -m 64M");
+
+    assert_needs_postcopy_ram(qts, HOT_FIRST_CAP);
     qtest_quit(qts);
+}
+
+#define AUTO_SWITCH_CAP "__org.qemu-memx_postcopy-auto-switch"
+
+/*
+ * A precopy migration with the auto-switch on and the given rules, that
+ * nobody switches to postcopy: wait until the destination runs, then
+ * for the end, and check the reason and every page on the destination.
+ */
+static void auto_switch_run(const char *rules, uint64_t bandwidth,
+                            const char *want_reason)
+{
+    MigrateStart start = { .opts_source = TRACKER };
+    QTestState *from, *to;
+    QDict *push;
+
+    if (migrate_start(&from, &to, "defer", &start)) {
+        return;
+    }
+    migrate_set_capability(from, "postcopy-ram", true);
+    migrate_set_capability(to, "postcopy-ram", true);
+    migrate_set_capability(from, AUTO_SWITCH_CAP, true);
+    migrate_set_capability(from, HOT_FIRST_CAP, true);
+    qtest_qmp_assert_success(from, "{ 'execute': "
+                             "'__org.qemu-memx_set-postcopy-switch', "
+                             "'arguments': %p }",
+                             qobject_from_json(rules, &error_abort));
+    migrate_ensure_non_converge(from);
+    migrate_set_parameter_int(from, "max-bandwidth", bandwidth);
+    migrate_prepare_for_dirty_mem(from);
+    qtest_qmp_assert_success(to, "{ 'execute': 'migrate-incoming',"
+                             "  'arguments': { "
+                             "      'channels': [ { 'channel-type': 'main',"
+                             "      'addr': { 'transport': 'socket',"
+                             "                'type': 'inet',"
+                             "                'host': '127.0.0.1',"
+                             "                'port': '0' } } ] } }");
+    wait_for_serial("src_serial");
+    migrate_qmp(from, to, NULL, NULL, "{}");
+    migrate_wait_for_dirty_mem(from, to);
+
+    /* nobody asks for postcopy: the destination runs once it switched */
+    qtest_qmp_eventwait(to, "RESUME");
+    wait_for_migration_complete(from);
+    wait_for_serial("dest_serial");
+
+    push = query_push(from);
+    g_test_message("switched (%s) after %" PRId64 " ms; pushed hot %" PRId64,
+                   qdict_get_try_str(push, "switch-reason"),
+                   qdict_get_try_int(push, "switched-after-ms", -1),
+                   qdict_get_int(push, "pushed-hot"));
+    g_assert_cmpstr(qdict_get_try_str(push, "switch-reason"), ==,
+                    want_reason);
+    g_assert_true(qdict_haskey(push, "switched-after-ms"));
+    g_assert_true(qdict_get_bool(push, "hot-first"));
+    qobject_unref(push);
+    migrate_end(from, to, true);
+}
+
+static void test_auto_switch_deadline(void)
+{
+    auto_switch_run("{ 'stall-syncs': 0, 'window-ms': 0, "
+                    "'deadline-ms': 1500 }", 3 * 1000 * 1000, "deadline");
+}
+
+static void test_auto_switch_stalled(void)
+{
+    /* fast enough for passes to end, too slow for 99 MiB rewritten */
+    auto_switch_run("{ 'stall-syncs': 2, 'window-ms': 0, "
+                    "'deadline-ms': 0 }", 40 * 1000 * 1000,
+                    "dirty-set-stalled");
+}
+
+static void test_auto_switch_refused(void)
+{
+    QTestState *qts = qtest_init("-machine q35 -m 64M");
+    QDict *rsp;
+
+    assert_needs_postcopy_ram(qts, AUTO_SWITCH_CAP);
+    rsp = qtest_qmp(qts, "{ 'execute': '__org.qemu-memx_set-postcopy-switch',"
+                    "  'arguments': { 'stall-syncs': 1001 } }");
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                          "desc"), "at most 1000"));
+    qobject_unref(rsp);
+    qtest_quit(qts);
+}
+
+/*
+ * Whether the capability is accepted for a guest whose RAM is a shared
+ * file in @dir: it must be where userfaultfd handles the file system
+ * (tmpfs), and refused, naming the block, where it does not.
+ */
+static bool auto_switch_accepted_in(const char *dir, char **error)
+{
+    g_autofree char *path = g_strdup_printf("%s/memx-ram-XXXXXX", dir);
+    g_autofree char *args = NULL;
+    int fd = g_mkstemp(path);
+    QTestState *qts;
+    QDict *rsp;
+    bool ok;
+
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    args = g_strdup_printf("-machine q35,memory-backend=mem0 -m 64M "
+                           "-object memory-backend-file,id=mem0,size=64M,"
+                           "mem-path=%s,share=on", path);
+    qts = qtest_init(args);
+    migrate_set_capability(qts, "postcopy-ram", true);
+    rsp = qtest_qmp(qts, "{ 'execute': 'migrate-set-capabilities',"
+                    "  'arguments': { 'capabilities': [ {"
+                    "    'capability': %s, 'state': true } ] } }",
+                    AUTO_SWITCH_CAP);
+    ok = !qdict_haskey(rsp, "error");
+    if (!ok) {
+        *error = g_strdup(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                        "desc"));
+    }
+    qobject_unref(rsp);
+    qtest_quit(qts);
+    unlink(path);
+    return ok;
+}
+
+static void test_auto_switch_file_backed(void)
+{
+    g_autofree char *error = NULL;
+    struct statfs fs;
+
+    /* the build tree is on a disk file system, /dev/shm is tmpfs */
+    g_assert_cmpint(statfs(".", &fs), ==, 0);
+    if (fs.f_type == TMPFS_MAGIC || fs.f_type == HUGETLBFS_MAGIC) {
+        g_test_skip("the build tree is on tmpfs: no disk file system to "
+                    "refuse");
+        return;
+    }
+    g_assert_false(auto_switch_accepted_in(".", &error));
+    g_assert_nonnull(strstr(error, "'mem0' cannot be postcopied"));
+    g_clear_pointer(&error, g_free);
+    g_assert_true(auto_switch_accepted_in("/dev/shm", &error));
 }
 
 static void test_needs_userfaultfd(void)
@@ -162,6 +318,10 @@ void memx_postcopy_tests_add(bool has_uffd)
 {
     qtest_add_func("/memx/postcopy/hot-first/refused-without-postcopy",
                    test_refused_without_postcopy);
+    qtest_add_func("/memx/postcopy/auto-switch/refused",
+                   test_auto_switch_refused);
+    qtest_add_func("/memx/postcopy/auto-switch/file-backed",
+                   test_auto_switch_file_backed);
     if (!has_uffd) {
         migration_test_add("/migration/memx/postcopy/hot-first",
                            test_needs_userfaultfd);
@@ -175,4 +335,8 @@ void memx_postcopy_tests_add(bool has_uffd)
                        test_hot_first_recovery);
     migration_test_add("/migration/memx/postcopy/hot-first-without-tracker",
                        test_without_tracker);
+    migration_test_add("/migration/memx/postcopy/auto-switch-deadline",
+                       test_auto_switch_deadline);
+    migration_test_add("/migration/memx/postcopy/auto-switch-stalled",
+                       test_auto_switch_stalled);
 }
