@@ -38,13 +38,9 @@
 #include "qemu/main-loop.h"
 #include "qemu/timer.h"
 #include "qapi/error.h"
-#include "qapi/qapi-commands-memx.h"
 #include "qapi/qapi-visit-qom.h"
 #include "qapi/visitor.h"
-#include "qobject/qdict.h"
 #include "qom/object_interfaces.h"
-#include "monitor/hmp.h"
-#include "monitor/monitor.h"
 #include "exec/cpu-common.h"
 #include "exec/cputlb.h"
 #include "exec/memory.h"
@@ -57,7 +53,6 @@
 #include "system/system.h"
 #include "system/tcg.h"
 #include "hw/qdev-core.h"
-#include "system/memx-guest-scan.h"
 #include "system/memx-page-activity.h"
 #include "migration-ext/working-set.h"
 
@@ -448,12 +443,15 @@ bool memx_page_activity_state(MemxPageActivityState *state)
 {
     MemxPageActivity *pa = memx_tracker;
 
-    if (!pa || !pa->started) {
+    if (!pa) {
         return false;
     }
     state->provider = pa->provider;
     state->period_ms = pa->period_ms;
+    state->history = pa->history;
+    state->hot_min = pa->hot_min;
     state->overhead_ns = pa->overhead_ns;
+    state->last_period_ns = pa->last_period_ns;
     state->sample_rate = WORKING_SET_SAMPLE_RATE;
     state->periods = 0;
     for (guint i = 0; i < pa->backends->len; i++) {
@@ -461,23 +459,23 @@ bool memx_page_activity_state(MemxPageActivityState *state)
 
         state->periods = MAX(state->periods, tb->activity.periods);
     }
-    state->nr_backends = pa->backends->len;
     return true;
 }
 
-const WorkingSet *memx_page_activity_working_set(unsigned i,
-                                                 const char **memdev,
-                                                 const RAMBlock **block)
+bool memx_page_activity_backend(unsigned i, MemxTrackedView *view)
 {
     MemxTrackedBackend *tb;
 
     if (!memx_tracker || i >= memx_tracker->backends->len) {
-        return NULL;
+        return false;
     }
     tb = g_ptr_array_index(memx_tracker->backends, i);
-    *memdev = tb->id;
-    *block = tb->block;
-    return &tb->working_set;
+    view->memdev = tb->id;
+    view->block = tb->block;
+    view->size = tb->size;
+    view->activity = &tb->activity;
+    view->working_set = &tb->working_set;
+    return true;
 }
 
 /* Start sampling; the accelerator must be known by now. */
@@ -689,121 +687,3 @@ static void memx_page_activity_register_types(void)
 }
 
 type_init(memx_page_activity_register_types);
-
-static __org_qemu_memx_PageActivitySourceList *activity_sources(void)
-{
-    __org_qemu_memx_PageActivitySourceList *head = NULL, **tail = &head;
-    static const struct {
-        const char *name, *reason;
-    } optional[] = {
-        { "damon", "not implemented in qemu-memx (host DAMON needs root "
-                   "and a 6.12 or later host kernel)" },
-        { "page-idle", "not implemented in qemu-memx (Debian kernels are "
-                       "built without CONFIG_IDLE_PAGE_TRACKING)" },
-    };
-    __org_qemu_memx_PageActivitySource *src;
-
-    src = g_new0(__org_qemu_memx_PageActivitySource, 1);
-    src->name = g_strdup("tcg-tlb");
-    src->available = tcg_enabled();
-    if (!src->available) {
-        src->reason = g_strdup("the accelerator is not TCG");
-    }
-    QAPI_LIST_APPEND(tail, src);
-    src = g_new0(__org_qemu_memx_PageActivitySource, 1);
-    src->name = g_strdup("dirty-log");
-    src->available = true;
-    QAPI_LIST_APPEND(tail, src);
-    for (size_t i = 0; i < G_N_ELEMENTS(optional); i++) {
-        src = g_new0(__org_qemu_memx_PageActivitySource, 1);
-        src->name = g_strdup(optional[i].name);
-        src->reason = g_strdup(optional[i].reason);
-        QAPI_LIST_APPEND(tail, src);
-    }
-    return head;
-}
-
-__org_qemu_memx_PageActivityInfo *
-qmp___org_qemu_memx_query_page_activity(Error **errp)
-{
-    __org_qemu_memx_PageActivityInfo *info =
-        g_new0(__org_qemu_memx_PageActivityInfo, 1);
-    __org_qemu_memx_PageActivityBackendList **tail = &info->backends;
-    MemxPageActivity *pa = memx_tracker;
-
-    info->sources = activity_sources();
-    info->active = pa != NULL;
-    if (!pa) {
-        return info;
-    }
-    info->has_provider = true;
-    info->provider = pa->provider;
-    info->has_period_ms = true;
-    info->period_ms = pa->period_ms;
-    info->has_history = true;
-    info->history = pa->history;
-    info->has_hot_min = true;
-    info->hot_min = pa->hot_min;
-    info->has_overhead_us = true;
-    info->overhead_us = pa->overhead_ns / SCALE_US;
-    info->has_last_period_us = true;
-    info->last_period_us = pa->last_period_ns / SCALE_US;
-    info->has_periods = true;
-    info->has_backends = true;
-    for (guint i = 0; i < pa->backends->len; i++) {
-        MemxTrackedBackend *tb = g_ptr_array_index(pa->backends, i);
-        __org_qemu_memx_PageActivityBackend *b = g_new0(typeof(*b), 1);
-        uint64_t counts[PAGE_ACTIVITY_NR_CLASSES];
-        uint64_t unit = UINT64_C(1) << tb->activity.unit_shift;
-
-        page_activity_count(&tb->activity, counts);
-        info->periods = MAX(info->periods, tb->activity.periods);
-        b->memdev = g_strdup(tb->id);
-        b->size = tb->size;
-        b->unit_size = unit;
-        b->hot_bytes = MIN(counts[PAGE_ACTIVITY_HOT] * unit, tb->size);
-        b->warm_bytes = MIN(counts[PAGE_ACTIVITY_WARM] * unit,
-                            tb->size - b->hot_bytes);
-        b->cold_bytes = tb->size - b->hot_bytes - b->warm_bytes;
-        QAPI_LIST_APPEND(tail, b);
-    }
-    return info;
-}
-
-void hmp_info_memx_page_activity(Monitor *mon, const QDict *qdict)
-{
-    g_autoptr(__org_qemu_memx_PageActivityInfo) info =
-        qmp___org_qemu_memx_query_page_activity(NULL);
-
-    if (!info->active) {
-        monitor_printf(mon, "page activity: not tracked (add -object "
-                       "x-memx-page-activity,id=ID)\n");
-    } else {
-        monitor_printf(mon, "page activity: provider %s, period %" PRIu32
-                       " ms, hot after %u of %u periods, %" PRIu64
-                       " periods\n",
-                       __org_qemu_memx_PageActivityProvider_str(info->provider),
-                       info->period_ms, info->hot_min, info->history,
-                       info->periods);
-        monitor_printf(mon, "overhead: %" PRIu64 " us in total, %" PRIu64
-                       " us last period\n", info->overhead_us,
-                       info->last_period_us);
-        for (__org_qemu_memx_PageActivityBackendList *l = info->backends; l;
-             l = l->next) {
-            monitor_printf(mon, "%s: %" PRIu64 " MiB in %" PRIu64
-                           " KiB units: hot %" PRIu64 " MiB, warm %" PRIu64
-                           " MiB, cold %" PRIu64 " MiB\n", l->value->memdev,
-                           l->value->size >> 20, l->value->unit_size >> 10,
-                           l->value->hot_bytes >> 20,
-                           l->value->warm_bytes >> 20,
-                           l->value->cold_bytes >> 20);
-        }
-    }
-    for (__org_qemu_memx_PageActivitySourceList *l = info->sources; l;
-         l = l->next) {
-        monitor_printf(mon, "provider %s: %s%s%s\n", l->value->name,
-                       l->value->available ? "available" : "unavailable",
-                       l->value->reason ? ": " : "",
-                       l->value->reason ? l->value->reason : "");
-    }
-}

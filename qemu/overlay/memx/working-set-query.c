@@ -117,6 +117,7 @@ qmp___org_qemu_memx_query_working_set(bool has_windows, uint32List *windows,
     __org_qemu_memx_WorkingSetBackendList **tail;
     GuestFreeByBlock gf = { 0 };
     MemxPageActivityState state;
+    MemxTrackedView view;
     uint32_t windows_s[MAX_WINDOWS];
     size_t nr_windows = 0;
 
@@ -168,21 +169,16 @@ qmp___org_qemu_memx_query_working_set(bool has_windows, uint32List *windows,
         info->guest_free_reason = g_strdup(gf.reason);
     }
     tail = &info->backends;
-    for (unsigned i = 0; i < state.nr_backends; i++) {
-        const RAMBlock *block;
-        const char *memdev;
-        const WorkingSet *ws = memx_page_activity_working_set(i, &memdev,
-                                                              &block);
+    for (unsigned i = 0; memx_page_activity_backend(i, &view); i++) {
+        const WorkingSet *ws = view.working_set;
         __org_qemu_memx_WorkingSetBackend *b;
         uint64_t *free_bytes;
 
-        if (!ws) {
-            continue;
-        }
-        b = working_set_backend(ws, memdev,
+        b = working_set_backend(ws, view.memdev,
                                 ws->nr_pages << ws->page_shift,
                                 state.period_ms, windows_s, nr_windows);
-        free_bytes = gf.bytes ? g_hash_table_lookup(gf.bytes, block) : NULL;
+        free_bytes = gf.bytes ? g_hash_table_lookup(gf.bytes, view.block) :
+                     NULL;
         if (free_bytes) {
             b->has_guest_free = true;
             b->guest_free = MIN(*free_bytes, b->size);

@@ -52,23 +52,31 @@ const PageActivity *memx_page_activity_of(const RAMBlock *block);
 typedef struct MemxPageActivityState {
     __org_qemu_memx_PageActivityProvider provider;
     uint32_t period_ms;
+    uint8_t history;
+    uint8_t hot_min;
     uint64_t periods;           /* closed so far */
     int64_t overhead_ns;        /* period work in the main loop, in total */
+    int64_t last_period_ns;
     double sample_rate;         /* working-set curves trace this share */
-    unsigned nr_backends;
 } MemxPageActivityState;
 
-/* Fill @state; false when no tracker runs.  Main loop only. */
+/* Fill @state; false when no tracker exists.  Main loop only. */
 bool memx_page_activity_state(MemxPageActivityState *state);
 
+/* One tracked memory backend, as the queries see it. */
+typedef struct MemxTrackedView {
+    const char *memdev;
+    const RAMBlock *block;
+    uint64_t size;
+    const PageActivity *activity;
+    const WorkingSet *working_set;
+} MemxTrackedView;
+
 /*
- * The working-set estimator of tracked backend @i (0 to nr_backends - 1)
- * with its memory backend's id and RAM block, or NULL.  Main loop only;
- * valid until the next period closes.
+ * Tracked backend @i (0 to nr_backends - 1) into @view; false past the
+ * last.  Main loop only; valid until the next period closes.
  */
-const WorkingSet *memx_page_activity_working_set(unsigned i,
-                                                 const char **memdev,
-                                                 const RAMBlock **block);
+bool memx_page_activity_backend(unsigned i, MemxTrackedView *view);
 
 /*
  * Block @block's working set (the last 10 s) as classes: a unit is hot
