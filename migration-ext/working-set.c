@@ -294,34 +294,17 @@ static double capacity_in_samples(const WorkingSet *ws, uint64_t bytes)
     return ldexp((double)bytes, -(int)ws->page_shift) * curve_sample_rate(ws);
 }
 
-/* References an LRU of @capacity sampled pages misses. */
+/*
+ * References an LRU of @capacity sampled pages misses: the first ones
+ * (distance 0) and those farther than @capacity.
+ */
 static uint32_t misses(const GArray *sorted, double capacity)
 {
-    uint32_t hits = 0, lo = 0, hi = sorted->len;
+    const uint32_t *d = (const uint32_t *)sorted->data;
+    uint32_t fits = MIN(floor(capacity), (double)UINT32_MAX);
 
-    /* distance d (>= 1) hits when d <= capacity; first, count the 0s */
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
-
-        if (g_array_index(sorted, uint32_t, mid) == 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    hits = lo;
-    hi = sorted->len;
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
-
-        if (g_array_index(sorted, uint32_t, mid) <= capacity) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    hits = lo - hits;
-    return sorted->len - hits;
+    return sorted->len - (count_at_most(d, sorted->len, fits) -
+                          count_at_most(d, sorted->len, 0));
 }
 
 double working_set_curve(const WorkingSet *ws, const uint64_t *sizes,
@@ -347,9 +330,7 @@ uint64_t working_set_knee(const WorkingSet *ws, double share)
     if (!all->len) {
         return 0;
     }
-    while (cold < all->len && g_array_index(all, uint32_t, cold) == 0) {
-        cold++;
-    }
+    cold = count_at_most((const uint32_t *)all->data, all->len, 0);
     removable = all->len - misses(all, capacity_in_samples(ws, ram));
     needed = (uint32_t)ceil(CLAMP(share, 0.0, 1.0) * removable);
     if (!needed) {
