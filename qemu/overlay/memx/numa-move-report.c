@@ -102,6 +102,7 @@ void numa_move_check_hot_local(NumaMoveJob *s)
     if (tracked && hot_present &&
         hot_local >= HOT_LOCAL_SHARE * hot_present) {
         s->hot_local_ns = get_clock();
+        s->hot_local_bytes = s->moved_bytes;
     }
 }
 
@@ -153,6 +154,8 @@ __org_qemu_memx_NumaMoveInfo *numa_move_publish(NumaMoveJob *s)
     if (s->hot_local_ns) {
         info->has_hot_local_ms = true;
         info->hot_local_ms = (s->hot_local_ns - s->start_ns) / SCALE_MS;
+        info->has_hot_local_bytes = true;
+        info->hot_local_bytes = s->hot_local_bytes;
     }
     info->residency = node_bytes_list(all, nr_nodes);
     if (tracked) {
@@ -223,8 +226,9 @@ void hmp_info_memx_numa_move(Monitor *mon, const QDict *qdict)
                    info->remaining_bytes >> 20, info->total_bytes >> 20,
                    info->elapsed_ms);
     if (info->has_hot_local_ms) {
-        monitor_printf(mon, "hot memory 90%% local after %" PRIu64 " ms\n",
-                       info->hot_local_ms);
+        monitor_printf(mon, "hot memory 90%% local after %" PRIu64
+                       " ms and %" PRIu64 " MiB moved\n",
+                       info->hot_local_ms, info->hot_local_bytes >> 20);
     }
     hmp_print_residency(mon, "all RAM", info->residency);
     if (info->has_hot_residency) {

@@ -47,6 +47,7 @@ typedef struct NumaMoveJob {
     Error *blocker;
     int64_t start_ns, end_ns, hot_local_ns;
     uint64_t total_bytes, moved_bytes;
+    uint64_t hot_local_bytes;       /* moved_bytes when hot_local_ns was set */
     uint64_t busy_pages, refused_pages, failed_pages;
     unsigned rounds;
     char *error;
