@@ -49,6 +49,9 @@
 #   soak   three runs of make soak (tests/e2e/soak.py)
 #   numa   the hot-first NUMA move, inside a TCG VM with two NUMA nodes
 #          (tests/numa/nested.py running tests/numa/numa_move_test.py)
+#   damon  the page-activity tracker's DAMON provider in that VM, whose
+#          DAMON is ours to use (tests/numa/damon_test.py): it runs, and
+#          it never touches a kdamond it did not create
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -291,6 +294,17 @@ suite_working_set() {
         "$here/tests/e2e/working_set.py"
 }
 
+suite_damon() {
+    echo "== the DAMON provider, in the two-node TCG VM (the host's DAMON is not ours)"
+    { [ -x "$build/qemu-build/qemu-system-x86_64" ] &&
+      "$here/tests/numa/build-hotset.sh" "$build/numa" >/dev/null; } || {
+        failed=$((failed + 1)); failures+=("damon: not built"); return; }
+    run_tap "working-set/damon (nested VM)" "$logs/damon.log" \
+        /usr/bin/python3 "$here/tests/numa/nested.py" -- \
+        python3 tests/numa/damon_test.py
+    grep -E '^(ok|not ok) ' "$logs/damon.log" | sed 's/^/      /'
+}
+
 suite_memdedup() {
     echo "== memdedup in real guests: free memory back to the host, no guest driver"
     guest_suite memdedup "e2e/memdedup" "$logs/memdedup.log" "$here/tests/e2e/memdedup.py"
@@ -339,10 +353,10 @@ if [ "${suites[0]}" = all ]; then
     "$here/tests/guest/build.sh" "$build/guest" > "$logs/guest-build.log" 2>&1 || {
         cat "$logs/guest-build.log"; echo "guest build failed"; exit 1; }
     # The peer suite is the longest and mostly waits on TCG guests: run it,
-    # then the tmem, compress, memdedup, kexec, link-faults, hostile and
-    # soak suites, beside the others (2 cores); collect their results at
-    # the end. The two lanes take about the same time.
-    "$0" peer tmem compress memdedup kexec link-faults hostile soak \
+    # then the tmem, compress, memdedup, kexec, link-faults, hostile, soak
+    # and damon suites, beside the others (2 cores); collect their results
+    # at the end. The two lanes take about the same time.
+    "$0" peer tmem compress memdedup kexec link-faults hostile soak damon \
         > "$logs/peer-suite.out" 2>&1 &
     peer_pid=$!
     suites=(unit sanitize qtest upstream e2e kernels working-set numa)
@@ -359,6 +373,7 @@ for s in "${suites[@]}"; do
     compress) suite_compress ;;
     kernels) suite_kernels ;;
     working-set) suite_working_set ;;
+    damon) suite_damon ;;
     memdedup) suite_memdedup ;;
     kexec) suite_kexec ;;
     hostile) suite_hostile ;;
@@ -376,7 +391,7 @@ if [ -n "${peer_pid:-}" ]; then
     read -r p _ f _ k _ < <(grep -E '^[0-9]+ passed, [0-9]+ failed' "$logs/peer-suite.out" |
                              tail -n1 | tr -d ',')
     passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1})); skipped=$((skipped + ${k:-0}))
-    [ "${f:-1}" = 0 ] || failures+=("peer, tmem, compress, memdedup, kexec, link-faults, hostile, soak: see $logs/peer-suite.out")
+    [ "${f:-1}" = 0 ] || failures+=("peer, tmem, compress, memdedup, kexec, link-faults, hostile, soak, damon: see $logs/peer-suite.out")
 fi
 echo
 if [ ${#failures[@]} -gt 0 ]; then

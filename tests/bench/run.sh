@@ -7,7 +7,10 @@
 #   swap.json         a swap-heavy guest on virtio-blk, zram and tmemswap
 #   dedup.{json,txt}  memdedup against KSM and free page reporting
 #   numa-move.json    NUMA move in a two-node nested VM: when the hot set is
-#                     local, total time, tracker overhead
+#                     local (share of bytes and of time), total time against
+#                     address order, medians and spread of 5 rounds, tracker
+#                     overhead
+#   damon.json        the working set from the DAMON provider in that VM
 #   downtime.{json,txt,svg}    the true pause against query-migrate's and
 #                     the destination's reports, every configuration x3
 #                     settings x2 downtime limits x5 runs
@@ -56,6 +59,11 @@ echo "== downtime: the true pause per configuration, 5 runs each (real guests)"
 echo "== working set and miss-rate curve against known working sets (hotset guest)"
 "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/bench/working_set_bench.py" \
     --outdir "$out"
+
+echo "== working set with the DAMON provider (in the two-node nested VM, whose DAMON is ours)"
+/usr/bin/python3 "$here/tests/numa/nested.py" -- \
+    python3 tests/numa/damon_test.py --bench - | tee "$out/damon.log"
+grep '^DAMON-BENCH ' "$out/damon.log" | tail -n1 | cut -d' ' -f2- > "$out/damon.json"
 
 echo "== skip-free across the guest kernels (tests/guest/KERNELS)"
 "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/bench/kernels_bench.py" \

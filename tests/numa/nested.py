@@ -25,7 +25,8 @@ kernel command line (base64), so it must stay under about 1.4 KB: run a
 script from the repository for anything longer.
 
 Command line:
-    python3 tests/numa/nested.py [--mem-per-node MIB] [--timeout S] -- CMD [ARG...]
+    python3 tests/numa/nested.py [--mem-per-node MIB] [--timeout S]
+                                 [--kernel-options OPTS] -- CMD [ARG...]
 exits with CMD's status, or with 125 if the outer VM failed (no guest,
 did not boot, died, timed out).
 
@@ -82,14 +83,15 @@ def guest_dir():
     return os.path.join(base, GUEST_FLAVOUR)
 
 
-def kernel_command_line(command, cwd):
+def kernel_command_line(command, cwd, extra_options=""):
     """The outer guest's kernel command line for running shell command
-    `command` (a string) in host directory `cwd`."""
+    `command` (a string) in host directory `cwd`, with `extra_options`
+    for the kernel."""
     if not os.path.isabs(cwd) or re.search(r"\s", cwd):
         raise ValueError(f"the working directory must be an absolute path without"
                          f" whitespace (the kernel command line carries it): {cwd!r}")
     encoded = base64.b64encode(command.encode()).decode()
-    line = (f"{KERNEL_OPTIONS} memx.chroot={SHARE_TAG} memx.cwd={cwd}"
+    line = (f"{KERNEL_OPTIONS} {extra_options} memx.chroot={SHARE_TAG} memx.cwd={cwd}"
             f" memx.cmd={encoded}")
     if len(line) > KERNEL_CMDLINE_MAX:
         raise ValueError(f"the command is too long for the kernel command line"
@@ -140,7 +142,7 @@ def _stderr_note(text):
 
 
 def run_nested(cmd, mem_per_node_mib=2048, timeout=1800, log=print, *,
-               note=_stderr_note, cwd=REPO_ROOT):
+               note=_stderr_note, cwd=REPO_ROOT, kernel_options=""):
     """Run `cmd` in the two-node outer VM and return its exit status.
 
     cmd: a list of arguments (shell-quoted and joined) or one shell command
@@ -158,7 +160,8 @@ def run_nested(cmd, mem_per_node_mib=2048, timeout=1800, log=print, *,
         if not os.path.exists(os.path.join(gdir, name)):
             raise NestedVmError(f"no {os.path.join(gdir, name)}: build the guests"
                                 " first (tests/guest/build.sh build/guest)")
-    args = outer_vm_args(kernel_command_line(command, cwd), mem_per_node_mib)
+    args = outer_vm_args(kernel_command_line(command, cwd, kernel_options),
+                         mem_per_node_mib)
     workdir = tempfile.mkdtemp(prefix="memx-nested-")
     stderr_path = os.path.join(workdir, "qemu.stderr")
     proc = None
@@ -283,6 +286,8 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=1800, metavar="S",
                         help="seconds for the whole run, boot included"
                              " (default 1800)")
+    parser.add_argument("--kernel-options", default="", metavar="OPTS",
+                        help="more options for the outer VM's kernel")
     parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="CMD",
                         help="the command and its arguments")
     args = parser.parse_args(argv)
@@ -296,7 +301,8 @@ def main(argv=None):
     try:
         return run_nested(cmd, mem_per_node_mib=args.mem_per_node,
                           timeout=args.timeout,
-                          log=lambda line: print(line, flush=True))
+                          log=lambda line: print(line, flush=True),
+                          kernel_options=args.kernel_options)
     except (NestedVmError, ValueError) as err:
         print(f"nested: error: {err}", file=sys.stderr)
         return HARNESS_FAILED

@@ -15,19 +15,13 @@
 #include "monitor/monitor.h"
 #include "system/tcg.h"
 #include "system/memx-page-activity.h"
+#include "memx-damon.h"
 
 static __org_qemu_memx_PageActivitySourceList *activity_sources(void)
 {
     __org_qemu_memx_PageActivitySourceList *head = NULL, **tail = &head;
-    static const struct {
-        const char *name, *reason;
-    } optional[] = {
-        { "damon", "not implemented in qemu-memx yet (it would see reads "
-                   "under KVM, through the host's accessed bits)" },
-        { "page-idle", "not implemented in qemu-memx (Debian kernels are "
-                       "built without CONFIG_IDLE_PAGE_TRACKING)" },
-    };
     __org_qemu_memx_PageActivitySource *src;
+    const char *in_use = memx_page_activity_provider();
 
     src = g_new0(__org_qemu_memx_PageActivitySource, 1);
     src->name = g_strdup("tcg-tlb");
@@ -40,12 +34,17 @@ static __org_qemu_memx_PageActivitySourceList *activity_sources(void)
     src->name = g_strdup("dirty-log");
     src->available = true;
     QAPI_LIST_APPEND(tail, src);
-    for (size_t i = 0; i < G_N_ELEMENTS(optional); i++) {
-        src = g_new0(__org_qemu_memx_PageActivitySource, 1);
-        src->name = g_strdup(optional[i].name);
-        src->reason = g_strdup(optional[i].reason);
-        QAPI_LIST_APPEND(tail, src);
-    }
+    src = g_new0(__org_qemu_memx_PageActivitySource, 1);
+    src->name = g_strdup("damon");
+    /* reads only: the provider never writes unless asked to start */
+    src->available = (in_use && !strcmp(in_use, "damon")) ||
+                     memx_damon_usable(&src->reason);
+    QAPI_LIST_APPEND(tail, src);
+    src = g_new0(__org_qemu_memx_PageActivitySource, 1);
+    src->name = g_strdup("page-idle");
+    src->reason = g_strdup("not implemented in qemu-memx (Debian kernels are "
+                           "built without CONFIG_IDLE_PAGE_TRACKING)");
+    QAPI_LIST_APPEND(tail, src);
     return head;
 }
 

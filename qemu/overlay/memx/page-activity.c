@@ -18,6 +18,10 @@
  *   devices use; live migration uses DIRTY_MEMORY_MIGRATION, so the two
  *   coexist and neither steals the other's dirty bits.  Each period the
  *   log is snapshotted and cleared.
+ * - damon (every accelerator; reads and writes).  Linux's DAMON watches
+ *   the backends' host mappings from a kdamond of ours
+ *   (page-activity-damon.c); each period every page of the regions it
+ *   saw accessed is noted.  Its regions are statistical, not pages.
  *
  * Beside the classes, every backend has a working-set estimator
  * (migration-ext/working-set.c), fed page by page with the same
@@ -55,6 +59,8 @@
 #include "hw/qdev-core.h"
 #include "system/memx-page-activity.h"
 #include "migration-ext/working-set.h"
+#include "migration-ext/damon-sysfs.h"
+#include "memx-damon.h"
 
 #define TYPE_MEMX_PAGE_ACTIVITY "x-memx-page-activity"
 OBJECT_DECLARE_SIMPLE_TYPE(MemxPageActivity, MEMX_PAGE_ACTIVITY)
@@ -93,6 +99,8 @@ struct MemxPageActivity {
     Notifier machine_ready;
     QEMUTimer *timer;
     GPtrArray *backends;            /* MemxTrackedBackend */
+    MemxDamonSource *damon;
+    GArray *damon_ranges;           /* DamonRange, as the kdamond watches */
     int64_t overhead_ns;
     int64_t last_period_ns;
 };
@@ -341,6 +349,80 @@ static void collect_dirty_log(MemxPageActivity *pa)
     }
 }
 
+static gint compare_ranges(gconstpointer a, gconstpointer b)
+{
+    const DamonRange *ra = a, *rb = b;
+
+    return ra->start < rb->start ? -1 : ra->start > rb->start;
+}
+
+/* The tracked backends' host mappings, sorted. */
+static GArray *damon_ranges_of(MemxPageActivity *pa)
+{
+    GArray *ranges = g_array_new(false, false, sizeof(DamonRange));
+
+    for (guint i = 0; i < pa->backends->len; i++) {
+        MemxTrackedBackend *tb = g_ptr_array_index(pa->backends, i);
+        uint64_t host = (uintptr_t)qemu_ram_get_host_addr(tb->block);
+        DamonRange range = { host, host + tb->size };
+
+        g_array_append_val(ranges, range);
+    }
+    g_array_sort(ranges, compare_ranges);
+    return ranges;
+}
+
+static bool same_ranges(GArray *a, GArray *b)
+{
+    return a->len == b->len &&
+           !memcmp(a->data, b->data, a->len * sizeof(DamonRange));
+}
+
+/* Note every page of every region DAMON saw accessed in the period. */
+static void collect_damon(MemxPageActivity *pa)
+{
+    g_autoptr(GArray) ranges = damon_ranges_of(pa);
+    g_autoptr(GArray) accessed = NULL;
+    g_autofree char *error = NULL;
+    unsigned bits = qemu_target_page_bits();
+
+    if (ranges->len && !same_ranges(ranges, pa->damon_ranges)) {
+        memx_damon_set_ranges(pa->damon, ranges);
+        g_array_unref(pa->damon_ranges);
+        pa->damon_ranges = g_array_ref(ranges);
+    }
+    accessed = memx_damon_take_accessed(pa->damon, &error);
+    if (error) {
+        warn_report_once("x-memx-page-activity: DAMON stopped reporting: %s",
+                         error);
+    }
+    for (guint i = 0; i < pa->backends->len; i++) {
+        MemxTrackedBackend *tb = g_ptr_array_index(pa->backends, i);
+        uint64_t host = (uintptr_t)qemu_ram_get_host_addr(tb->block);
+        unsigned long *seen = bitmap_new(tb->size >> bits);
+
+        /* regions of successive aggregations overlap: each page once */
+        for (guint r = 0; r < accessed->len; r++) {
+            DamonRange *range = &g_array_index(accessed, DamonRange, r);
+            uint64_t start = MAX(range->start, host);
+            uint64_t end = MIN(range->end, host + tb->size);
+
+            if (start < end) {
+                bitmap_set(seen, (start - host) >> bits,
+                           DIV_ROUND_UP(end - host, 1ULL << bits) -
+                           ((start - host) >> bits));
+            }
+        }
+        for (unsigned long page = find_first_bit(seen, tb->size >> bits);
+             page < tb->size >> bits;
+             page = find_next_bit(seen, tb->size >> bits, page + 1)) {
+            page_activity_note(&tb->activity, page << bits);
+            working_set_note(&tb->working_set, page);
+        }
+        g_free(seen);
+    }
+}
+
 /* Runs on the vCPU's own thread: a TLB may only be flushed by its CPU. */
 static void flush_tlb_work(CPUState *cpu, run_on_cpu_data data)
 {
@@ -359,6 +441,10 @@ static void memx_page_activity_tick(void *opaque)
      * saving) the classes stay as they were instead of cooling down.
      */
     if (!runstate_is_running()) {
+        if (pa->damon) {
+            /* what DAMON saw meanwhile was not the guest's doing */
+            g_array_unref(memx_damon_take_accessed(pa->damon, NULL));
+        }
         timer_mod(pa->timer,
                   qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + pa->period_ms);
         return;
@@ -371,6 +457,8 @@ static void memx_page_activity_tick(void *opaque)
         CPU_FOREACH(cpu) {
             async_run_on_cpu(cpu, flush_tlb_work, RUN_ON_CPU_NULL);
         }
+    } else if (pa->provider == ORG_QEMU_MEMX_PAGE_ACTIVITY_PROVIDER_DAMON) {
+        collect_damon(pa);
     } else {
         collect_dirty_log(pa);
     }
@@ -451,6 +539,10 @@ bool memx_page_activity_state(MemxPageActivityState *state)
     state->history = pa->history;
     state->hot_min = pa->hot_min;
     state->overhead_ns = pa->overhead_ns;
+    if (pa->damon) {
+        /* the kdamond's work is done for us */
+        state->overhead_ns += memx_damon_kdamond_cpu_ns(pa->damon);
+    }
     state->last_period_ns = pa->last_period_ns;
     state->sample_rate = WORKING_SET_SAMPLE_RATE;
     state->periods = 0;
@@ -495,6 +587,18 @@ static bool memx_page_activity_start(MemxPageActivity *pa, Error **errp)
     }
     if (pa->provider == ORG_QEMU_MEMX_PAGE_ACTIVITY_PROVIDER_TCG_TLB) {
         tlb_fill_map_resize();
+    }
+    if (pa->provider == ORG_QEMU_MEMX_PAGE_ACTIVITY_PROVIDER_DAMON) {
+        refresh_backends(pa);
+        pa->damon_ranges = damon_ranges_of(pa);
+        if (!pa->damon_ranges->len) {
+            error_setg(errp, "provider 'damon': no memory backend to watch");
+            return false;
+        }
+        pa->damon = memx_damon_start(pa->damon_ranges, pa->period_ms, errp);
+        if (!pa->damon) {
+            return false;
+        }
     }
     pa->timer = timer_new_ms(QEMU_CLOCK_REALTIME, memx_page_activity_tick, pa);
     timer_mod(pa->timer,
@@ -560,6 +664,10 @@ static void memx_page_activity_finalize(Object *obj)
     }
     if (pa->timer) {
         timer_free(pa->timer);
+    }
+    memx_damon_stop(pa->damon);
+    if (pa->damon_ranges) {
+        g_array_unref(pa->damon_ranges);
     }
     tlb_fill_map_stop();
     for (guint i = 0; i < pa->backends->len; i++) {
@@ -653,7 +761,8 @@ static void memx_page_activity_class_init(ObjectClass *oc, void *data)
                                    &__org_qemu_memx_PageActivityProvider_lookup,
                                    prop_get_provider, prop_set_provider);
     object_class_property_set_description(oc, "provider",
-        "how accesses are sampled: tcg-tlb (TCG) or dirty-log (writes)");
+        "how accesses are sampled: tcg-tlb (TCG), dirty-log (writes) or "
+        "damon (host accessed bits)");
     object_class_property_add(oc, "period-ms", "uint32", prop_get_uint,
                               prop_set_uint, NULL, NULL);
     object_class_property_set_description(oc, "period-ms",

@@ -152,7 +152,8 @@ qmp___org_qemu_memx_query_working_set(bool has_windows, uint32List *windows,
     info->has_provider = true;
     info->provider = state.provider;
     info->has_sees = true;
-    if (state.provider == ORG_QEMU_MEMX_PAGE_ACTIVITY_PROVIDER_TCG_TLB) {
+    if (state.provider == ORG_QEMU_MEMX_PAGE_ACTIVITY_PROVIDER_TCG_TLB ||
+        state.provider == ORG_QEMU_MEMX_PAGE_ACTIVITY_PROVIDER_DAMON) {
         info->sees = ORG_QEMU_MEMX_WORKING_SET_ACCESSES_READS_AND_WRITES;
     } else {
         info->sees = ORG_QEMU_MEMX_WORKING_SET_ACCESSES_WRITES;
