@@ -49,6 +49,9 @@
 #   soak   three runs of make soak (tests/e2e/soak.py)
 #   numa   the hot-first NUMA move, inside a TCG VM with two NUMA nodes
 #          (tests/numa/nested.py running tests/numa/numa_move_test.py)
+#   hot-writer  a guest rewriting a hot set faster than a 1 Gbit/s link:
+#          auto-switch plus hot-first, and stock postcopy switched at the
+#          same moment, both verified (tests/e2e/hot_writer.py)
 #   damon  the page-activity tracker's DAMON provider in that VM, whose
 #          DAMON is ours to use (tests/numa/damon_test.py): it runs, and
 #          it never touches a kdamond it did not create
@@ -294,6 +297,12 @@ suite_working_set() {
         "$here/tests/e2e/working_set.py"
 }
 
+suite_hot_writer() {
+    echo "== migrations under heavy writes: auto-switch to postcopy, hot pages first"
+    guest_suite hot-writer "e2e/hot-writer" "$logs/hot-writer.log" \
+        "$here/tests/e2e/hot_writer.py" check
+}
+
 suite_damon() {
     echo "== the DAMON provider, in the two-node TCG VM (the host's DAMON is not ours)"
     { [ -x "$build/qemu-build/qemu-system-x86_64" ] &&
@@ -359,7 +368,7 @@ if [ "${suites[0]}" = all ]; then
     "$0" peer tmem compress memdedup kexec link-faults hostile soak damon \
         > "$logs/peer-suite.out" 2>&1 &
     peer_pid=$!
-    suites=(unit sanitize qtest upstream e2e kernels working-set numa)
+    suites=(unit sanitize qtest upstream e2e kernels working-set numa hot-writer)
 fi
 for s in "${suites[@]}"; do
     case $s in
@@ -374,6 +383,7 @@ for s in "${suites[@]}"; do
     kernels) suite_kernels ;;
     working-set) suite_working_set ;;
     damon) suite_damon ;;
+    hot-writer) suite_hot_writer ;;
     memdedup) suite_memdedup ;;
     kexec) suite_kexec ;;
     hostile) suite_hostile ;;

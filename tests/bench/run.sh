@@ -11,6 +11,10 @@
 #                     address order, medians and spread of 5 rounds, tracker
 #                     overhead
 #   damon.json        the working set from the DAMON provider in that VM
+#   hot-writer.json   a guest that outwrites a 1 Gbit/s link: stock precopy,
+#                     auto-converge, stock postcopy and auto-switch with
+#                     hot-first push, 3 rounds: finish, remote requests,
+#                     work rate, true pause, bytes
 #   downtime.{json,txt,svg}    the true pause against query-migrate's and
 #                     the destination's reports, every configuration x3
 #                     settings x2 downtime limits x5 runs
@@ -59,6 +63,10 @@ echo "== downtime: the true pause per configuration, 5 runs each (real guests)"
 echo "== working set and miss-rate curve against known working sets (hotset guest)"
 "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/bench/working_set_bench.py" \
     --outdir "$out"
+
+echo "== migrations under heavy writes: stock precopy, auto-converge, stock postcopy, ours (1 Gbit/s)"
+"$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/e2e/hot_writer.py" bench \
+    --runs 3 --json "$out/hot-writer.json"
 
 echo "== working set with the DAMON provider (in the two-node nested VM, whose DAMON is ours)"
 /usr/bin/python3 "$here/tests/numa/nested.py" -- \

@@ -129,6 +129,7 @@ class SerialConsole:
         self.describe = describe    # what to add to an error: its log
         self.lines = queue.Queue()
         self.console = []
+        self.rates = []     # (host monotonic time, "MEMX-RATE ...")
         self._sock = None
 
     def connect(self, timeout=10):
@@ -164,7 +165,10 @@ class SerialConsole:
                     line, buf = buf.split(b"\n", 1)
                     text = line.decode(errors="replace").strip("\r")
                     idx = text.find("MEMX-")
-                    if idx >= 0:
+                    if idx >= 0 and text.startswith("MEMX-RATE", idx):
+                        # the guest's work rate: kept apart, with when it came
+                        self.rates.append((time.monotonic(), text[idx:]))
+                    elif idx >= 0:
                         self.lines.put(text[idx:])
                         self.console.append(text[idx:])
 

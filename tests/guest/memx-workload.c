@@ -18,6 +18,14 @@
  *                        pattern page and the same pattern with one word
  *                        changed (exercises XBZRLE after pattern pages);
  *                        stops after S seconds if S is given
+ *   hot-writer MIB [CORE PCT]
+ *                        rewrite a hot set of MIB as fast as the guest can
+ *                        (background), PCT% of the writes going to its
+ *                        first CORE MiB (default: uniform); each operation
+ *                        checks a random page of it,
+ *                        changes one word and updates its checksum; a
+ *                        reporter prints "MEMX-RATE ops=N" (operations so
+ *                        far) every 100 ms, the guest's work rate
  *   churn MIB            keep allocating MIB, writing checksummed data,
  *                        verifying and freeing it (background); any
  *                        mismatch is counted as an error
@@ -314,6 +322,67 @@ static void *dirty_thread(void *opaque)
         }
         dirty_pages_written = done;
         pthread_mutex_unlock(&work_lock);
+    }
+    return NULL;
+}
+
+/* Operations of the hot writer so far (read by its reporter). */
+static volatile uint64_t hot_ops;
+
+/*
+ * Rewrite pages of the hot set in random order, unthrottled: one word
+ * per page, so that the guest dirties pages faster than a migration
+ * link carries them, and in no order a migration could follow.  The
+ * check before each rewrite catches a page that came back wrong, as in
+ * dirty_thread().
+ */
+typedef struct HotWriterArgs {
+    Region *region;
+    size_t core_pages;      /* the first pages, which get core_pct% */
+    unsigned core_pct;
+} HotWriterArgs;
+
+static void *hot_writer_thread(void *opaque)
+{
+    HotWriterArgs *a = opaque;
+    Region *r = a->region;
+    uint64_t seed = 0x686f7477 ^ workload_seed;
+
+    for (;;) {
+        pthread_mutex_lock(&work_lock);
+        for (int n = 0; n < 64; n++) {
+            uint64_t x = splitmix64(&seed);
+            size_t i;
+
+            if (a->core_pages && x % 100 < a->core_pct) {
+                i = (x >> 8) % a->core_pages;
+            } else if (a->core_pages) {
+                i = a->core_pages + (x >> 8) % (r->pages - a->core_pages);
+            } else {
+                i = x % r->pages;
+            }
+            uint8_t *page = r->mem + i * PAGE_SIZE;
+            uint64_t *w = (uint64_t *)page;
+
+            if (page_sum(page) != r->sums[i]) {
+                dirty_bad++;
+            }
+            w[(i * 7 + hot_ops) % WORDS_PER_PAGE]++;
+            r->sums[i] = page_sum(page);
+            hot_ops++;
+        }
+        pthread_mutex_unlock(&work_lock);
+    }
+    return NULL;
+}
+
+/* Every 100 ms: the hot writer's operations so far. */
+static void *hot_reporter_thread(void *opaque __attribute__((unused)))
+{
+    for (;;) {
+        usleep(100 * 1000);
+        printf("MEMX-RATE ops=%" PRIu64 "\n", hot_ops);
+        fflush(stdout);
     }
     return NULL;
 }
@@ -740,6 +809,28 @@ static bool run_command(char *line)
             dirty_running |= ok;
         }
         REPLY(ok, "mib=%zu rate=%zu", a1, a2);
+    } else if (!strcmp(argv[0], "hot-writer")) {
+        static HotWriterArgs args;
+        size_t pct = argc > 3 ? strtoul(argv[3], NULL, 0) : 0;
+        bool ok = !dirty_running && a2 < a1 && pct <= 100 && (a2 == 0) == (pct == 0);
+        Region *r = ok ? new_region("hot", a1) : NULL;
+
+        ok = r != NULL;
+        if (ok) {
+            uint64_t seed = 0x686f74 ^ workload_seed;
+
+            for (size_t i = 0; i < r->pages; i++) {
+                fill_random_page(r->mem + i * PAGE_SIZE, &seed);
+                r->sums[i] = page_sum(r->mem + i * PAGE_SIZE);
+            }
+            args.region = r;
+            args.core_pages = a2 * MIB / PAGE_SIZE;
+            args.core_pct = pct;
+            ok = start_thread(hot_writer_thread, &args) &&
+                 start_thread(hot_reporter_thread, NULL);
+            dirty_running |= ok;
+        }
+        REPLY(ok, "mib=%zu core=%zu pct=%zu", a1, a2, pct);
     } else if (!strcmp(argv[0], "churn")) {
         bool ok = a1 > 0 &&
             start_thread(churn_thread, (void *)(uintptr_t)(a1 * MIB / PAGE_SIZE));
