@@ -117,6 +117,7 @@ class Run:
         dst = None
         rec = {"mode": self.mode, "link": self.link_profile or "loopback",
                "verified": False, "finished": False}
+        clean = False
         try:
             src.start()
             src.expect("MEMX-READY", 180)
@@ -153,6 +154,7 @@ class Run:
                 rec["why"] = info.get("error-desc") or info["status"]
                 self.log(f"# {self.mode}: not finished ({rec['why']}) after "
                          f"{rec['elapsed_s']} s")
+                clean = True    # an expected outcome: no logs to keep
                 return rec
             rec["finished"] = True
             dinfo = wait_migration(dst, until=("completed", "failed"))
@@ -185,7 +187,7 @@ class Run:
                      f"{rec.get('true_pause_ms')} ms; {line}")
             return rec
         finally:
-            finish((src, dst), work, rec["verified"], self.log)
+            finish((src, dst), work, rec["verified"] or clean, self.log)
             if link:
                 link.close()
 
@@ -206,7 +208,8 @@ class Run:
                     "postcopy"):
                 src.qmp.cmd("migrate_cancel")
                 wait_migration(src, until=("cancelled", "failed", "completed"))
-                return dict(src.qmp.cmd("query-migrate"), status="deadline")
+                # what it had sent by its deadline
+                return dict(info, status="deadline")
             time.sleep(0.05)
 
     @staticmethod
@@ -298,9 +301,48 @@ def bench(link, runs, out, log):
     return doc
 
 
+def svg(doc):
+    """The guest's work rate over time in the first round, one line per
+    mode; x: seconds since the migration started."""
+    colors = {"precopy": "#999999", "auto-converge": "#e15759",
+              "postcopy": "#4e79a7", "ours": "#59a14f"}
+    series = {m: r.get("rate_series") or [] for m, r in doc["rounds"][0].items()}
+    t_max = max([t for s in series.values() for t, _ in s] + [10])
+    r_max = max([r for s in series.values() for _, r in s] + [1])
+    x0, y0, pw, ph = 70, 30, 560, 260
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{pw + 100}" '
+           f'height="{ph + 90}" font-family="sans-serif" font-size="11">',
+           f'<rect width="{pw + 100}" height="{ph + 90}" fill="white"/>',
+           f'<rect x="{x0}" y="{y0}" width="{pw}" height="{ph}" fill="none" '
+           f'stroke="#999"/>']
+
+    def xy(t, r):
+        return x0 + pw * (t + 3) / (t_max + 3), y0 + ph * (1 - r / r_max)
+    for t in range(0, int(t_max) + 1, 5):
+        x, _ = xy(t, 0)
+        out.append(f'<text x="{x:.1f}" y="{y0 + ph + 14}" text-anchor="middle">'
+                   f'{t}</text>')
+    for frac in (0, 0.5, 1):
+        out.append(f'<text x="{x0 - 6}" y="{y0 + ph * (1 - frac) + 4:.1f}" '
+                   f'text-anchor="end">{r_max * frac / 1000:.0f}k</text>')
+    for i, (mode, pts) in enumerate(series.items()):
+        if not pts:
+            continue
+        line = " ".join("{:.1f},{:.1f}".format(*xy(t, r)) for t, r in pts)
+        out.append(f'<polyline points="{line}" fill="none" '
+                   f'stroke="{colors[mode]}" stroke-width="2"/>')
+        out.append(f'<text x="{x0 + pw - 4}" y="{y0 + ph - 10 - 14 * i}" '
+                   f'text-anchor="end" fill="{colors[mode]}">{mode}</text>')
+    out.append(f'<text x="{x0 + pw / 2}" y="{y0 + ph + 32}" text-anchor="middle">'
+               f'seconds since the migration started; y: guest operations per '
+               f'second (1 s windows), {doc["link"]}, 1 Gbit/s</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("what", choices=("check", "bench", "one"))
+    p.add_argument("what", choices=("check", "bench", "one", "plot"))
     p.add_argument("--mode", choices=MODES, default="ours")
     p.add_argument("--link", help="a links.py profile (default: loopback)")
     p.add_argument("--runs", type=int, default=3)
@@ -313,7 +355,15 @@ def main():
         rec = Run(a.mode, SIZES["check"], a.link, log, switch_at_s=5).go()
         log(json.dumps({k: v for k, v in rec.items() if k != "rate_series"}))
         return 0
-    bench(a.link, a.runs, a.json, log)
+    if a.what == "plot":
+        # hot_writer.py plot --json F: the SVG beside F
+        with open(a.json) as f:
+            doc = json.load(f)
+    else:
+        doc = bench(a.link, a.runs, a.json, log)
+    if a.json:
+        with open(os.path.splitext(a.json)[0] + ".svg", "w") as f:
+            f.write(svg(doc))
     return 0
 
 
