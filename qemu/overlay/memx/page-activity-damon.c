@@ -40,7 +40,6 @@ struct MemxDamonSource {
     GArray *new_ranges;         /* to watch from now on, or NULL */
     bool stopping;
     char *error;                /* why the thread ended, or NULL */
-    uint64_t aggregations;
 };
 
 bool memx_damon_usable(char **reason)
@@ -84,7 +83,6 @@ static void *damon_thread(void *opaque)
             return NULL;
         }
         g_array_append_vals(src->accessed, regions->data, regions->len);
-        src->aggregations++;
         qemu_mutex_unlock(&src->lock);
         g_array_set_size(regions, 0);
     }
@@ -98,6 +96,11 @@ MemxDamonSource *memx_damon_start(GArray *ranges, uint32_t period_ms,
     MemxDamonSource *src;
     DamonSysfs *sysfs;
 
+    /* refuse before creating anything, with DAMON's own reason */
+    if (!damon_sysfs_usable(DAMON_SYSFS_ROOT, RECORD_DIR, &err)) {
+        error_setg(errp, "provider 'damon': %s", err->message);
+        return NULL;
+    }
     if (g_mkdir_with_parents(RECORD_DIR, 0700)) {
         error_setg_errno(errp, errno, "cannot create %s", RECORD_DIR);
         return NULL;
