@@ -13,107 +13,92 @@
 
 #define BITS_PER_WORD (sizeof(unsigned long) * 8)
 
+static unsigned long *new_page_bitmap(uint64_t nr_pages)
+{
+    return g_new0(unsigned long,
+                  (nr_pages + BITS_PER_WORD - 1) / BITS_PER_WORD);
+}
+
 bool postcopy_push_init(PostcopyPush *push, const PageActivity *pa,
                         unsigned page_shift, uint64_t nr_pages,
                         const char **why)
 {
+    unsigned unit_page_shift;
+
     memset(push, 0, sizeof(*push));
     if (pa->unit_shift < page_shift) {
         *why = "the activity units are smaller than a page";
         return false;
     }
-    push->unit_page_shift = pa->unit_shift - page_shift;
+    unit_page_shift = pa->unit_shift - page_shift;
     push->nr_pages = nr_pages;
-    for (PageActivityClass cls = PAGE_ACTIVITY_WARM;
-         cls <= PAGE_ACTIVITY_HOT; cls++) {
-        GArray *units = g_array_new(false, false, sizeof(uint64_t));
-        guint len;
+    push->members[PAGE_ACTIVITY_WARM] = new_page_bitmap(nr_pages);
+    push->members[PAGE_ACTIVITY_HOT] = new_page_bitmap(nr_pages);
+    for (uint64_t u = 0; u < pa->nr_units; u++) {
+        PageActivityClass cls = page_activity_class(pa, u);
+        uint64_t first = u << unit_page_shift;
+        uint64_t end = MIN(first + (UINT64_C(1) << unit_page_shift), nr_pages);
 
-        for (uint64_t u = 0; u < pa->nr_units; u++) {
-            if ((u << push->unit_page_shift) >= nr_pages) {
-                break;
-            }
-            if (page_activity_class(pa, u) == cls) {
-                g_array_append_val(units, u);
-            }
+        if (first >= nr_pages) {
+            break;
         }
-        len = units->len;
-        push->units[cls] = (uint64_t *)g_array_free(units, false);
-        push->nr_units[cls] = len;
+        if (cls == PAGE_ACTIVITY_COLD) {
+            continue;
+        }
+        for (uint64_t page = first; page < end; page++) {
+            push->members[cls][page / BITS_PER_WORD] |=
+                1UL << (page % BITS_PER_WORD);
+        }
     }
-    postcopy_push_rewind(push);
     return true;
 }
 
 void postcopy_push_destroy(PostcopyPush *push)
 {
     for (int cls = 0; cls < PAGE_ACTIVITY_NR_CLASSES; cls++) {
-        g_free(push->units[cls]);
+        g_free(push->members[cls]);
     }
     memset(push, 0, sizeof(*push));
 }
 
 void postcopy_push_rewind(PostcopyPush *push)
 {
-    for (int cls = 0; cls < PAGE_ACTIVITY_NR_CLASSES; cls++) {
-        push->cursor[cls] = 0;
-        push->next_page[cls] = push->nr_units[cls] ?
-            push->units[cls][0] << push->unit_page_shift : 0;
-    }
+    memset(push->cursor, 0, sizeof(push->cursor));
 }
 
-/* The first page set in @dirty within [@from, @end), or @end. */
-static uint64_t first_dirty(const unsigned long *dirty, uint64_t from,
-                            uint64_t end)
+/*
+ * Move @cls's cursor to its first member page set in @dirty; false when
+ * there is none left.  Whole words at a time: the members of a class
+ * and the dirty pages are both bitmaps over the block.
+ */
+static bool seek_class(PostcopyPush *push, const unsigned long *dirty,
+                       PageActivityClass cls)
 {
-    while (from < end) {
-        unsigned long word = dirty[from / BITS_PER_WORD] >>
-                             (from % BITS_PER_WORD);
+    const unsigned long *members = push->members[cls];
+    uint64_t from = push->cursor[cls];
+
+    while (from < push->nr_pages) {
+        uint64_t w = from / BITS_PER_WORD;
+        unsigned long word = (members[w] & dirty[w]) >> (from % BITS_PER_WORD);
 
         if (word) {
             from += __builtin_ctzl(word);
             break;
         }
-        from = (from / BITS_PER_WORD + 1) * BITS_PER_WORD;
+        from = (w + 1) * BITS_PER_WORD;
     }
-    return MIN(from, end);
-}
-
-/*
- * Move @cls's cursor to its first dirty page (left in next_page) past
- * the units that have none; false when there is none left.
- */
-static bool seek_class(PostcopyPush *push, const unsigned long *dirty,
-                       PageActivityClass cls)
-{
-    uint64_t pages_per_unit = UINT64_C(1) << push->unit_page_shift;
-
-    while (push->cursor[cls] < push->nr_units[cls]) {
-        uint64_t start = push->units[cls][push->cursor[cls]] <<
-                         push->unit_page_shift;
-        uint64_t end = MIN(start + pages_per_unit, push->nr_pages);
-        uint64_t page = first_dirty(dirty, MAX(start, push->next_page[cls]),
-                                    end);
-
-        if (page < end) {
-            push->next_page[cls] = page;
-            return true;
-        }
-        if (++push->cursor[cls] < push->nr_units[cls]) {
-            push->next_page[cls] = push->units[cls][push->cursor[cls]] <<
-                                   push->unit_page_shift;
-        }
-    }
-    return false;
+    push->cursor[cls] = MIN(from, push->nr_pages);
+    return push->cursor[cls] < push->nr_pages;
 }
 
 bool postcopy_push_next_in(PostcopyPush *push, const unsigned long *dirty,
                            PageActivityClass cls, uint64_t *page)
 {
-    if (cls == PAGE_ACTIVITY_COLD || !seek_class(push, dirty, cls)) {
+    if (cls == PAGE_ACTIVITY_COLD || !push->members[cls] ||
+        !seek_class(push, dirty, cls)) {
         return false;
     }
-    *page = push->next_page[cls]++;
+    *page = push->cursor[cls]++;
     return true;
 }
 
@@ -132,5 +117,6 @@ bool postcopy_push_next(PostcopyPush *push, const unsigned long *dirty,
 bool postcopy_push_class_done(PostcopyPush *push, const unsigned long *dirty,
                               PageActivityClass cls)
 {
-    return cls == PAGE_ACTIVITY_COLD || !seek_class(push, dirty, cls);
+    return cls == PAGE_ACTIVITY_COLD || !push->members[cls] ||
+           !seek_class(push, dirty, cls);
 }

@@ -6,9 +6,10 @@
  * pages the guest uses most arrive at random times, and each one the
  * guest touches before then costs a remote page request: a round trip
  * while a vCPU waits.  Here the push hands out the dirty pages of the
- * units the page-activity tracker called hot, then those it called warm,
- * each class in address order; what is left (cold, or in RAM the tracker
- * does not cover) goes in upstream's address order after them.
+ * units (pages, or larger) the page-activity tracker called hot, then
+ * those it called warm, each class in address order; what is left
+ * (cold, or in RAM the tracker does not cover) goes in upstream's
+ * address order after them.
  *
  * The classes are a snapshot taken at the switch: the source VM is
  * stopped from then on, so its tracker sees nothing new, and the last
@@ -29,18 +30,17 @@
 #include "migration-ext/page-activity.h"
 
 typedef struct PostcopyPush {
-    unsigned unit_page_shift;   /* log2 of target pages per unit */
     uint64_t nr_pages;          /* pages in the block */
-    uint64_t *units[PAGE_ACTIVITY_NR_CLASSES];  /* hot and warm only */
-    uint64_t nr_units[PAGE_ACTIVITY_NR_CLASSES];
-    uint64_t cursor[PAGE_ACTIVITY_NR_CLASSES];  /* index into units[] */
-    uint64_t next_page[PAGE_ACTIVITY_NR_CLASSES];   /* in that unit */
+    /* hot and warm only: bit n set when page n is of that class */
+    unsigned long *members[PAGE_ACTIVITY_NR_CLASSES];
+    uint64_t cursor[PAGE_ACTIVITY_NR_CLASSES];  /* no member dirty below */
 } PostcopyPush;
 
 /*
  * Take the hot and warm units of @pa, which tracks a block of @nr_pages
- * pages of 1 << @page_shift bytes.  Returns false with a reason in *@why
- * when @pa's units are smaller than a page.
+ * pages of 1 << @page_shift bytes, as one bit per page and class (a
+ * unit may be a page or span many).  Returns false with a reason in
+ * *@why when @pa's units are smaller than a page.
  */
 bool postcopy_push_init(PostcopyPush *push, const PageActivity *pa,
                         unsigned page_shift, uint64_t nr_pages,

@@ -373,3 +373,34 @@ bool working_set_classes(const WorkingSet *ws, uint32_t periods,
     classes->periods = closed;
     return true;
 }
+
+bool working_set_recency_classes(const WorkingSet *ws, uint32_t hot_periods,
+                                 uint32_t warm_periods,
+                                 const unsigned long *open_accessed,
+                                 PageActivity *classes, const char **why)
+{
+    const unsigned bits_per_word = sizeof(unsigned long) * 8;
+    uint32_t closed = ws->period - 1;
+
+    /* two remembered periods: both set is hot, one is warm */
+    page_activity_destroy(classes);
+    if (!page_activity_init(classes, ws->nr_pages << ws->page_shift,
+                            ws->page_shift, 2, 2, why)) {
+        return false;
+    }
+    for (uint64_t page = 0; page < ws->nr_pages; page++) {
+        uint32_t last = ws->last_access[page];
+        /* closed periods since the last access: 0 for the last one */
+        uint32_t age = !last ? UINT32_MAX : last > closed ? 0 : closed - last;
+        bool open_hit = open_accessed &&
+            (open_accessed[page / bits_per_word] >> (page % bits_per_word)) & 1;
+
+        if (open_hit || age < hot_periods) {
+            classes->history[page] = 3;
+        } else if (age < warm_periods) {
+            classes->history[page] = 1;
+        }
+    }
+    classes->periods = closed;
+    return true;
+}

@@ -136,4 +136,19 @@ bool working_set_classes(const WorkingSet *ws, uint32_t periods,
                          unsigned unit_shift, PageActivity *classes,
                          const char **why);
 
+/*
+ * The working set by recency, page by page, for what sends first the
+ * pages the guest will touch soonest (the hot-first postcopy push): into
+ * @classes, a tracker of the same RAM in pages, a page is hot when it was
+ * accessed in the last @hot_periods closed periods or is set in
+ * @open_accessed (the open period's accesses, one bit per page; may be
+ * NULL), warm when accessed in the last @warm_periods but not hot, cold
+ * otherwise.  @classes must be zeroed or hold an earlier result (it is
+ * rebuilt).  Returns false with a reason in *@why.
+ */
+bool working_set_recency_classes(const WorkingSet *ws, uint32_t hot_periods,
+                                 uint32_t warm_periods,
+                                 const unsigned long *open_accessed,
+                                 PageActivity *classes, const char **why);
+
 #endif /* MIGRATION_EXT_WORKING_SET_H */

@@ -67,24 +67,28 @@ def parse_rates(samples):
     return out
 
 
-def rate_series(samples, step=1.0):
-    """Work rate (ops/s) per `step` seconds of host time: [(t, rate)].
-    A window in which the guest reported nothing (paused) has rate 0."""
+def rate_series(samples, window=1.0, stride=0.1):
+    """Work rate (ops/s) over `window` seconds of host time, one window
+    starting every `stride` seconds: [(start, rate)].  Sliding windows
+    catch a stall wherever it falls (a postcopy phase shorter than a
+    second would hide between fixed ones).  A window in which the guest
+    reported nothing (paused) counts what the samples around it show."""
     if len(samples) < 2:
         return []
     out = []
     t0, tn = samples[0][0], samples[-1][0]
     i = 0
-    t = t0
-    while t + step <= tn:
-        # last sample at or before t, and at or before t + step
+    k = 0
+    while t0 + k * stride + window <= tn:
+        t = t0 + k * stride
+        # last sample at or before t, and at or before t + window
         while i + 1 < len(samples) and samples[i + 1][0] <= t:
             i += 1
         j = i
-        while j + 1 < len(samples) and samples[j + 1][0] <= t + step:
+        while j + 1 < len(samples) and samples[j + 1][0] <= t + window:
             j += 1
-        out.append((t, (samples[j][1] - samples[i][1]) / step))
-        t += step
+        out.append((t, (samples[j][1] - samples[i][1]) / window))
+        k += 1
     return out
 
 
@@ -102,8 +106,10 @@ class Run:
         # postcopy with preempt: requested pages do not queue behind the
         # rate-limited push (upstream's advice for postcopy)
         return {"precopy": {}, "auto-converge": {"auto-converge": True},
-                "postcopy": {"postcopy-ram": True, "postcopy-preempt": True},
+                "postcopy": {"postcopy-ram": True, "postcopy-preempt": True,
+                             "postcopy-blocktime": True},
                 "ours": {"postcopy-ram": True, "postcopy-preempt": True,
+                         "postcopy-blocktime": True,
                          AUTO_SWITCH: True, HOT_FIRST: True}}[self.mode]
 
     def go(self):
@@ -162,6 +168,9 @@ class Run:
                 raise RuntimeError(f"incoming migration {dinfo['status']}")
             wait_status(dst, ("running",))
             rec.update(true_pause(src, dst, "postcopy-ram" in caps))
+            rec.update(self.blocktime(dst, rec["remote_requests"]))
+            # the work rate's windows reach a second past the end
+            time.sleep(1.5)
             samples = parse_rates(src.serial.rates) + parse_rates(dst.serial.rates)
             samples.sort()
             during = [r for t, r in rate_series(samples)
@@ -184,7 +193,8 @@ class Run:
                      f"median {rec.get('rate_median', 0):.0f} worst "
                      f"{rec.get('rate_worst', 0):.0f} (before "
                      f"{rec['rate_before']:.0f}) ops/s, true pause "
-                     f"{rec.get('true_pause_ms')} ms; {line}")
+                     f"{rec.get('true_pause_ms')} ms, vCPUs blocked "
+                     f"{rec.get('blocktime_vcpu_ms')} ms; {line}")
             return rec
         finally:
             finish((src, dst), work, rec["verified"] or clean, self.log)
@@ -211,6 +221,23 @@ class Run:
                 # what it had sent by its deadline
                 return dict(info, status="deadline")
             time.sleep(0.05)
+
+    @staticmethod
+    def blocktime(dst, requests):
+        """The destination's own measure of the postcopy stall (capability
+        postcopy-blocktime): the vCPUs' time blocked on missing pages, in
+        all and per remote request."""
+        if not any(c["capability"] == "postcopy-blocktime" and c["state"]
+                   for c in dst.qmp.cmd("query-migrate-capabilities")):
+            return {}
+        info = dst.qmp.cmd("query-migrate")
+        per_vcpu = info.get("postcopy-vcpu-blocktime") or []
+        out = {"blocktime_all_ms": info.get("postcopy-blocktime"),
+               "blocktime_vcpu_ms": per_vcpu}
+        if per_vcpu and requests:
+            out["blocked_us_per_request"] = round(
+                1000 * sum(per_vcpu) / requests, 1)
+        return out
 
     @staticmethod
     def stats(info):

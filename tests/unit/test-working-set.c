@@ -314,6 +314,53 @@ static void test_classes(void)
     working_set_destroy(&ws);
 }
 
+/*
+ * Recency classes, page by page: the last closed period (and the open
+ * period's accesses) hot, older ones within the window warm, the rest
+ * and anything older cold.
+ */
+static void test_recency_classes(void)
+{
+    WorkingSet ws;
+    PageActivity classes = { 0 };
+    unsigned long open[4096 / (sizeof(unsigned long) * 8)] = { 0 };
+    const char *why;
+
+    g_assert_true(working_set_init(&ws, 16 * MIB, 12, 1, 4, &why));
+    working_set_note(&ws, 7);           /* period 1: three periods old */
+    working_set_end_period(&ws);
+    working_set_note(&ws, 8);           /* period 2 */
+    working_set_end_period(&ws);
+    working_set_note(&ws, 9);           /* period 3 */
+    working_set_end_period(&ws);
+    working_set_note(&ws, 10);          /* period 4: the last closed */
+    working_set_note(&ws, 7);           /* touched again: now the newest */
+    working_set_end_period(&ws);
+    open[0] = 1UL << 11;                /* the open period touched page 11 */
+
+    g_assert_true(working_set_recency_classes(&ws, 1, 3, open, &classes,
+                                              &why));
+    g_assert_cmpuint(classes.nr_units, ==, 4096);
+    g_assert_cmpuint(classes.unit_shift, ==, 12);
+    g_assert_cmpint(page_activity_class(&classes, 7), ==, PAGE_ACTIVITY_HOT);
+    g_assert_cmpint(page_activity_class(&classes, 10), ==, PAGE_ACTIVITY_HOT);
+    g_assert_cmpint(page_activity_class(&classes, 11), ==, PAGE_ACTIVITY_HOT);
+    g_assert_cmpint(page_activity_class(&classes, 9), ==, PAGE_ACTIVITY_WARM);
+    g_assert_cmpint(page_activity_class(&classes, 8), ==, PAGE_ACTIVITY_WARM);
+    g_assert_cmpint(page_activity_class(&classes, 6), ==, PAGE_ACTIVITY_COLD);
+    g_assert_cmpint(page_activity_class(&classes, 4095), ==,
+                    PAGE_ACTIVITY_COLD);
+
+    /* rebuilt in place: a narrower warm window, no open period */
+    g_assert_true(working_set_recency_classes(&ws, 2, 2, NULL, &classes,
+                                              &why));
+    g_assert_cmpint(page_activity_class(&classes, 9), ==, PAGE_ACTIVITY_HOT);
+    g_assert_cmpint(page_activity_class(&classes, 8), ==, PAGE_ACTIVITY_COLD);
+    g_assert_cmpint(page_activity_class(&classes, 11), ==, PAGE_ACTIVITY_COLD);
+    page_activity_destroy(&classes);
+    working_set_destroy(&ws);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -326,5 +373,6 @@ int main(int argc, char **argv)
     g_test_add_func("/working-set/sweep-knee", test_sweep_knee);
     g_test_add_func("/working-set/two-steps", test_two_steps);
     g_test_add_func("/working-set/classes", test_classes);
+    g_test_add_func("/working-set/recency-classes", test_recency_classes);
     return g_test_run();
 }

@@ -474,50 +474,84 @@ static void memx_page_activity_tick(void *opaque)
               qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + pa->period_ms);
 }
 
-const PageActivity *memx_page_activity_of(const RAMBlock *block)
+/* The tracker's entry for @block, or NULL. */
+static MemxTrackedBackend *tracked_of_block(const RAMBlock *block)
 {
-    if (!memx_tracker) {
-        return NULL;
-    }
-    for (guint i = 0; i < memx_tracker->backends->len; i++) {
+    for (guint i = 0; memx_tracker && i < memx_tracker->backends->len; i++) {
         MemxTrackedBackend *tb = g_ptr_array_index(memx_tracker->backends, i);
 
         if (tb->block == block) {
-            return &tb->activity;
+            return tb;
         }
     }
     return NULL;
 }
 
+const PageActivity *memx_page_activity_of(const RAMBlock *block)
+{
+    MemxTrackedBackend *tb = tracked_of_block(block);
+
+    return tb ? &tb->activity : NULL;
+}
+
 const PageActivity *memx_working_set_classes_of(const RAMBlock *block)
 {
+    MemxTrackedBackend *tb = tracked_of_block(block);
     uint32_t periods;
     const char *why;
 
-    if (!memx_tracker) {
+    if (!tb) {
         return NULL;
     }
     periods = DIV_ROUND_UP(WORKING_SET_CURVE_MS, memx_tracker->period_ms);
-    for (guint i = 0; i < memx_tracker->backends->len; i++) {
-        MemxTrackedBackend *tb = g_ptr_array_index(memx_tracker->backends, i);
-
-        if (tb->block != block) {
-            continue;
-        }
-        if (tb->ws_classes.nr_units &&
-            tb->ws_classes.periods == tb->working_set.period - 1) {
-            return &tb->ws_classes;
-        }
-        if (!working_set_classes(&tb->working_set, periods,
-                                 tb->activity.unit_shift, &tb->ws_classes,
-                                 &why)) {
-            warn_report_once("x-memx-page-activity: no working-set classes "
-                             "for %s: %s", tb->id, why);
-            return NULL;
-        }
+    if (tb->ws_classes.nr_units &&
+        tb->ws_classes.periods == tb->working_set.period - 1) {
         return &tb->ws_classes;
     }
-    return NULL;
+    if (!working_set_classes(&tb->working_set, periods,
+                             tb->activity.unit_shift, &tb->ws_classes,
+                             &why)) {
+        warn_report_once("x-memx-page-activity: no working-set classes "
+                         "for %s: %s", tb->id, why);
+        return NULL;
+    }
+    return &tb->ws_classes;
+}
+
+bool memx_recency_classes_of(const RAMBlock *block, PageActivity *classes)
+{
+    MemxTlbFillMap *map = qatomic_rcu_read(&memx_tlb_fill_map);
+    MemxTrackedBackend *tb = tracked_of_block(block);
+    g_autofree unsigned long *open = NULL;
+    uint64_t nr_pages, first;
+    uint32_t window;
+    bool tlb_fills;
+    const char *why;
+
+    if (!tb) {
+        return false;
+    }
+    window = DIV_ROUND_UP(WORKING_SET_CURVE_MS, memx_tracker->period_ms);
+    nr_pages = tb->size >> qemu_target_page_bits();
+    first = tb->block->offset >> qemu_target_page_bits();
+    tlb_fills = memx_tracker->provider ==
+                ORG_QEMU_MEMX_PAGE_ACTIVITY_PROVIDER_TCG_TLB;
+    if (tlb_fills && map && first + nr_pages <= map->nr_pages) {
+        /* the open period's TLB fills, not yet collected */
+        open = bitmap_new(nr_pages);
+        for (uint64_t page = 0; page < nr_pages; page++) {
+            if (test_bit(first + page, map->bits)) {
+                set_bit(page, open);
+            }
+        }
+    }
+    if (!working_set_recency_classes(&tb->working_set, 1, window, open,
+                                     classes, &why)) {
+        warn_report_once("x-memx-page-activity: no recency classes for %s: %s",
+                         tb->id, why);
+        return false;
+    }
+    return true;
 }
 
 const char *memx_page_activity_provider(void)

@@ -5,10 +5,16 @@
  * pages nobody asked for in address order, and the guest's hot pages
  * arrive at random times: every one it touches first costs a remote
  * page request.  With __org.qemu-memx_postcopy-hot-first the push hands
- * out the dirty pages of the units the page-activity tracker
- * (-object x-memx-page-activity) called hot, across every tracked
- * block, then those it called warm; the rest goes in upstream's order.
- * The order itself is migration-ext/postcopy-push.c's.
+ * out the dirty pages the page-activity tracker (-object
+ * x-memx-page-activity) saw the guest touch last, across every tracked
+ * block, then those it touched within the working set's window; the
+ * rest goes in upstream's order.  Those classes are page by page, from
+ * the working set's last access per page and, under TCG, the TLB fills
+ * of the period still open at the switch: the tracker's own classes
+ * count in 2 MiB units where the host backs RAM with huge pages, and a
+ * unit then mixes the pages the guest touches all the time with ones it
+ * touches once a second.  Without a working set the push falls back to
+ * those units.  The order itself is migration-ext/postcopy-push.c's.
  *
  * Where it hooks in: ram.c asks memx_postcopy_push_next() only when no
  * page request is queued, so requested pages keep going first; with
@@ -111,16 +117,29 @@ void memx_postcopy_push_start(MigrationState *s)
 
     RCU_READ_LOCK_GUARD();
     RAMBLOCK_FOREACH_MIGRATABLE(block) {
-        const PageActivity *pa = memx_page_activity_of(block);
+        PageActivity recency = { 0 };
+        const PageActivity *pa = NULL;
         MemxPushBlock b = { .block = block };
         const char *block_why;
+        bool ok;
 
-        if (!pa || !block->bmap) {
+        if (!block->bmap) {
             continue;
         }
-        if (!postcopy_push_init(&b.push, pa, TARGET_PAGE_BITS,
+        /* page by page where the working set knows; else the units */
+        if (memx_recency_classes_of(block, &recency)) {
+            pa = &recency;
+        } else {
+            pa = memx_page_activity_of(block);
+        }
+        if (!pa) {
+            continue;
+        }
+        ok = postcopy_push_init(&b.push, pa, TARGET_PAGE_BITS,
                                 block->used_length >> TARGET_PAGE_BITS,
-                                &block_why)) {
+                                &block_why);
+        page_activity_destroy(&recency);
+        if (!ok) {
             why = block_why;
             continue;
         }

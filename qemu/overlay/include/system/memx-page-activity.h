@@ -87,6 +87,16 @@ bool memx_page_activity_backend(unsigned i, MemxTrackedView *view);
  */
 const PageActivity *memx_working_set_classes_of(const RAMBlock *block);
 
+/*
+ * Block @block's pages by recency, into @classes (zeroed, or an earlier
+ * result; the caller destroys it): hot when accessed in the open period
+ * or the last closed one, warm when within the working set's window (the
+ * last 10 s), cold otherwise.  One unit per target page, where
+ * memx_page_activity_of() may count in 2 MiB units.  False when no
+ * tracker tracks @block.  Main loop (or BQL) only.
+ */
+bool memx_recency_classes_of(const RAMBlock *block, PageActivity *classes);
+
 /* Name of the provider in use, or NULL without a tracker. */
 const char *memx_page_activity_provider(void);
 
