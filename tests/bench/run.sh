@@ -67,6 +67,9 @@ echo "== working set and miss-rate curve against known working sets (hotset gues
 echo "== migrations under heavy writes: stock precopy, auto-converge, stock postcopy, ours (1 Gbit/s)"
 "$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/e2e/hot_writer.py" bench \
     --runs 3 --json "$out/hot-writer.json"
+echo "== the same on the lan-1g link (a veth pair between namespaces, tc at 1 Gbit/s)"
+"$here/tests/tcg-only.sh" /usr/bin/python3 "$here/tests/e2e/hot_writer.py" bench \
+    --link lan-1g --runs 3 --json "$out/hot-writer-lan-1g.json"
 
 echo "== working set with the DAMON provider (in the two-node nested VM, whose DAMON is ours)"
 /usr/bin/python3 "$here/tests/numa/nested.py" -- \

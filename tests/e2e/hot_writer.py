@@ -38,6 +38,7 @@ sys.path.insert(0, HERE)
 from configs import set_migration, wait_migration, wait_status  # noqa: E402
 from links import Link  # noqa: E402
 from memxvm import Vm, finish  # noqa: E402
+import postcopy_model  # noqa: E402
 from run import free_tcp_port  # noqa: E402
 from verify import TRACE, true_pause  # noqa: E402
 
@@ -115,6 +116,8 @@ class Run:
     def go(self):
         work = tempfile.mkdtemp(prefix=f"memx-hotw-{self.mode}-")
         link = Link(self.link_profile).open() if self.link_profile else None
+        # the tracker on the source only: hot-first and the switch are the
+        # source's; on the destination it would only cost the guest time
         extra = (["-object", "x-memx-page-activity,id=pa0,period-ms=200"]
                  if self.mode == "ours" else [])
         common = dict(flavour="6.12", mem=self.size["mem"], trace=TRACE)
@@ -135,7 +138,7 @@ class Run:
             rec["rate_before"] = statistics.median(r for _, r in before[-3:])
             dst = Vm("destination", workdir=os.path.join(work, "dst"),
                      incoming="defer", netns=link.dst_ns if link else None,
-                     extra_args=extra, **common)
+                     **common)
             dst.start()
             # the same cap after the switch: postcopy's own is unlimited
             caps, params = self.caps(), {"max-bandwidth": GBIT,
@@ -288,6 +291,29 @@ def check(log):
     return 1 if failed else 0
 
 
+def model_of(rounds):
+    """postcopy_model.py fed with stock postcopy's medians: the stall per
+    remote request is its push time (postcopy bytes over the link) over
+    its requests, which reproduces its count; the model then says what
+    the recency and the best possible (oracle) push orders reach."""
+    stock = [r["postcopy"] for r in rounds
+             if r["postcopy"].get("finished") and r["postcopy"]["remote_requests"]]
+    if not stock:
+        return None
+    size = SIZES["bench"]
+    mib = statistics.median(r["postcopy_mib"] for r in stock)
+    requests = statistics.median(r["remote_requests"] for r in stock)
+    args = postcopy_model.parser().parse_args([
+        "--op-us", str(1e6 / statistics.median(r["rate_before"] for r in stock)),
+        "--blocked-us", str(1e6 * mib * MIB / GBIT / requests),
+        "--dirty-pages", str(int(mib * MIB / 4096)),
+        "--hot-mib", str(size["hot"]), "--core-mib", str(size["core"]),
+        "--pct", str(size["pct"]), "--period-ms", "200"])
+    return {"inputs": {k: round(v, 1) if isinstance(v, float) else v
+                       for k, v in vars(args).items() if k != "json"},
+            "orders": postcopy_model.model(args)}
+
+
 def bench(link, runs, out, log):
     rounds = []
     for n in range(runs):
@@ -320,7 +346,8 @@ def bench(link, runs, out, log):
                              "rate_worst", "true_pause_ms", "switched_after_ms")}}
     doc = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "link": link or "loopback", "bandwidth": GBIT, "sizes": SIZES["bench"],
-           "runs": runs, "summary": summary, "rounds": rounds}
+           "runs": runs, "summary": summary, "model": model_of(rounds),
+           "rounds": rounds}
     if out:
         with open(out, "w") as f:
             json.dump(doc, f, indent=1)
