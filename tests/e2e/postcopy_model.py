@@ -26,12 +26,23 @@ the guest for about the same time whatever the order, so requests are
 bounded by the push's duration over `blocked_us`; an order can only make
 the guest's operations between requests more numerous.
 
+With --precopy it models the precopy passes before the switch instead:
+the core pages are rewritten `pct`% of `ops_s` operations a second over
+`core_mib`, the rest of the hot set the remainder; each pass sends the
+dirty pages at `link_bytes_s` in one of four orders (address; cold
+first, the core last; hot first, the core first; held back, the core
+never sent after the first pass) and a page is dirty at the next sync
+if the guest wrote it after it was sent.  It prints the dirty pages at
+a sync and the pages sent per pass, in the steady state.
+
   postcopy_model.py [--op-us 4] [--blocked-us 230] [--dirty-pages 27000]
                     [--hot-mib 128] [--core-mib 32] [--pct 80] [--json]
+  postcopy_model.py --precopy [--ops-s 240000] [--passes 10] [...]
 """
 
 import argparse
 import json
+import math
 import random
 import statistics
 import sys
@@ -87,6 +98,50 @@ def simulate(order, a, seed):
     return requests, now, ops
 
 
+def precopy_passes(order, a, seed):
+    """(dirty pages at the last sync, pages sent in the last pass)."""
+    rnd = random.Random(seed)
+    core = a.core_mib * (1 << 20) // PAGE
+    hot = a.hot_mib * (1 << 20) // PAGE
+    pct = a.pct / 100
+    rate = [pct * a.ops_s / core] * core + \
+        [(1 - pct) * a.ops_s / (hot - core)] * (hot - core)
+    dirty = set(range(hot))
+    sent = 0
+    for n in range(a.passes):
+        pages = list(dirty)
+        rnd.shuffle(pages)
+        held = set()
+        if order == "cold-first":
+            pages.sort(key=lambda p: p < core)
+        elif order == "hot-first":
+            pages.sort(key=lambda p: p >= core)
+        elif order == "held-back" and n > 0:
+            held = {p for p in pages if p < core}
+            pages = [p for p in pages if p >= core]
+        pass_s = len(pages) * PAGE / a.link_bytes_s
+        when = {p: pass_s - (i + 1) * PAGE / a.link_bytes_s
+                for i, p in enumerate(pages)}
+        dirty = set(held)
+        for p in range(hot):
+            if p in held:
+                continue
+            exposed = when.get(p, pass_s)   # unsent pages: the whole pass
+            if rnd.random() < 1 - math.exp(-rate[p] * exposed):
+                dirty.add(p)
+        sent = len(pages)
+    return len(dirty), sent
+
+
+def precopy_model(a):
+    out = {}
+    for order in ("address", "cold-first", "hot-first", "held-back"):
+        runs = [precopy_passes(order, a, seed) for seed in range(a.seeds)]
+        out[order] = {"dirty_at_sync": statistics.median(d for d, _ in runs),
+                      "sent_per_pass": statistics.median(s for _, s in runs)}
+    return out
+
+
 def model(a):
     out = {}
     for order in ("address", "recency", "oracle"):
@@ -114,15 +169,25 @@ def parser():
     p.add_argument("--pct", type=int, default=80)
     p.add_argument("--period-ms", type=float, default=200)
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--precopy", action="store_true",
+                   help="model the precopy passes instead")
+    p.add_argument("--ops-s", type=float, default=240000,
+                   help="--precopy: the guest's page writes per second")
+    p.add_argument("--passes", type=int, default=10)
     p.add_argument("--json", action="store_true")
     return p
 
 
 def main():
     a = parser().parse_args()
-    out = model(a)
+    out = precopy_model(a) if a.precopy else model(a)
     if a.json:
         print(json.dumps(out))
+        return 0
+    if a.precopy:
+        for order, r in out.items():
+            print(f"{order:10} {r['dirty_at_sync']:7.0f} pages dirty at a sync, "
+                  f"{r['sent_per_pass']:7.0f} sent per pass")
         return 0
     for order, r in out.items():
         print(f"{order:8} {r['requests']:7.0f} requests ({r['ratio']:.2f}x "
