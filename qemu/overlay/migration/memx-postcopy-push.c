@@ -213,3 +213,69 @@ void memx_postcopy_fill_info(MigrationInfo *info)
     memx_postcopy_switch_fill(s, p);
     info->__org_qemu_memx_postcopy = p;
 }
+
+/* EXPERIMENT: precopy pass order by class, MEMX_EXP_PRECOPY_ORDER */
+static struct {
+    MemxPushBlock *blocks;
+    size_t nr_blocks;
+    PageActivityClass order[2];
+} pass_state;
+
+void memx_precopy_order_pass_start(void)
+{
+    const char *mode = getenv("MEMX_EXP_PRECOPY_ORDER");
+    g_autoptr(GArray) blocks = NULL;
+    RAMBlock *block;
+
+    for (size_t i = 0; i < pass_state.nr_blocks; i++) {
+        postcopy_push_destroy(&pass_state.blocks[i].push);
+    }
+    g_free(pass_state.blocks);
+    pass_state.blocks = NULL;
+    pass_state.nr_blocks = 0;
+    if (!mode) {
+        return;
+    }
+    pass_state.order[0] = !strcmp(mode, "cold-first") ? PAGE_ACTIVITY_COLD
+                                                       : PAGE_ACTIVITY_HOT;
+    pass_state.order[1] = PAGE_ACTIVITY_WARM;
+    blocks = g_array_new(false, true, sizeof(MemxPushBlock));
+    RCU_READ_LOCK_GUARD();
+    RAMBLOCK_FOREACH_MIGRATABLE(block) {
+        PageActivity recency = { 0 };
+        MemxPushBlock b = { .block = block };
+        const char *why;
+        bool ok;
+
+        if (!block->bmap || !memx_recency_classes_of(block, &recency)) {
+            continue;
+        }
+        ok = postcopy_push_init(&b.push, &recency, TARGET_PAGE_BITS,
+                                block->used_length >> TARGET_PAGE_BITS, &why);
+        page_activity_destroy(&recency);
+        if (ok) {
+            g_array_append_val(blocks, b);
+        }
+    }
+    pass_state.nr_blocks = blocks->len;
+    pass_state.blocks = (MemxPushBlock *)g_array_free(g_steal_pointer(&blocks),
+                                                      false);
+}
+
+RAMBlock *memx_precopy_order_next(ram_addr_t *offset)
+{
+    uint64_t page;
+
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < pass_state.nr_blocks; i++) {
+            MemxPushBlock *b = &pass_state.blocks[i];
+
+            if (postcopy_push_next_in(&b->push, b->block->bmap,
+                                      pass_state.order[k], &page)) {
+                *offset = (ram_addr_t)page << TARGET_PAGE_BITS;
+                return b->block;
+            }
+        }
+    }
+    return NULL;
+}
