@@ -32,9 +32,8 @@ bool postcopy_push_init(PostcopyPush *push, const PageActivity *pa,
     }
     unit_page_shift = pa->unit_shift - page_shift;
     push->nr_pages = nr_pages;
-    for (int cls = 0; cls < PAGE_ACTIVITY_NR_CLASSES; cls++) {
-        push->members[cls] = new_page_bitmap(nr_pages);
-    }
+    push->members[PAGE_ACTIVITY_WARM] = new_page_bitmap(nr_pages);
+    push->members[PAGE_ACTIVITY_HOT] = new_page_bitmap(nr_pages);
     for (uint64_t u = 0; u < pa->nr_units; u++) {
         PageActivityClass cls = page_activity_class(pa, u);
         uint64_t first = u << unit_page_shift;
@@ -42,6 +41,9 @@ bool postcopy_push_init(PostcopyPush *push, const PageActivity *pa,
 
         if (first >= nr_pages) {
             break;
+        }
+        if (cls == PAGE_ACTIVITY_COLD) {
+            continue;
         }
         for (uint64_t page = first; page < end; page++) {
             push->members[cls][page / BITS_PER_WORD] |=
@@ -92,7 +94,8 @@ static bool seek_class(PostcopyPush *push, const unsigned long *dirty,
 bool postcopy_push_next_in(PostcopyPush *push, const unsigned long *dirty,
                            PageActivityClass cls, uint64_t *page)
 {
-    if (!push->members[cls] || !seek_class(push, dirty, cls)) {
+    if (cls == PAGE_ACTIVITY_COLD || !push->members[cls] ||
+        !seek_class(push, dirty, cls)) {
         return false;
     }
     *page = push->cursor[cls]++;

@@ -30,10 +30,6 @@ RAMBlock *memx_postcopy_push_next(ram_addr_t *offset);
 /* Source: postcopy recovery gave the bitmap back its lost pages. */
 void memx_postcopy_push_rewind(void);
 
-/* EXPERIMENT: precopy pass order (MEMX_EXP_PRECOPY_ORDER) */
-void memx_precopy_order_pass_start(void);
-RAMBlock *memx_precopy_order_next(ram_addr_t *offset);
-
 /* Source: query-migrate's __org.qemu-memx_postcopy. */
 void memx_postcopy_fill_info(MigrationInfo *info);
 
