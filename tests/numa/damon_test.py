@@ -124,22 +124,23 @@ def case_estimate(work, log, tolerance):
         # trusted) nothing depends on the size: one, then its read phase.
         steps = (64, 256, 512, "read") if tolerance is not None else (64, "read")
         hot = 64
-        for w in steps:
-            if w == "read":
+        for step in steps:
+            label = f"W={hot} read" if step == "read" else f"W={step}"
+            if step == "read":
                 vm.command("r", "HOTSET-PHASE read")
-                w = hot
-            elif w != hot:
-                vm.command(f"h{w}\n", "HOTSET-READY")
-                hot = w
+            elif step != hot:
+                vm.command(f"h{step}\n", "HOTSET-READY")
+                hot = step
+            w = hot
             est, err, series = settle(vm, w, tolerance)
-            log(f"# W={w}: per period {[round(x, 1) for x in series]} MiB")
-            notes.append(f"W={w}: {est:.1f} MiB ({err:+.1%})")
+            log(f"# {label}: per period {[round(x, 1) for x in series]} MiB")
+            notes.append(f"{label}: {est:.1f} MiB ({err:+.1%})")
             if tolerance is not None and abs(err) > tolerance:
                 bad.append(notes[-1])
             # whatever the accuracy, DAMON saw the guest at work and
             # nothing outside the guest's RAM
             if not 0 < max(series) <= GUEST_MIB:
-                bad.append(f"W={w}: estimates {series} MiB")
+                bad.append(f"{label}: estimates {series} MiB")
         vm.command("w", "HOTSET-PHASE write")
         vm.verify()
         info = vm.qmp.cmd("__org.qemu-memx_query-page-activity")
