@@ -39,7 +39,7 @@ class QMP:
 
     REPLY_TIMEOUT = 600.0
 
-    def __init__(self, path, timeout=30.0):
+    def __init__(self, path, timeout=30.0, alive=None):
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -48,7 +48,7 @@ class QMP:
                 break
             except (FileNotFoundError, ConnectionRefusedError):
                 self.sock.close()
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or (alive and not alive()):
                     raise
                 time.sleep(0.05)
         self.sock.settimeout(max(deadline - time.monotonic(), 1.0))
@@ -290,10 +290,18 @@ class Vm:
         self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         try:
-            self.qmp = QMP(self.qmp_path)
-        except Exception:
+            # Generous: with both make check lanes busy on two cores, a
+            # QEMU can take long to greet (a memdedup case once did not
+            # within 30 s); one that exits is seen at once.
+            self.qmp = QMP(self.qmp_path, timeout=120.0,
+                           alive=lambda: self.proc.poll() is None)
+        except Exception as e:
             self.proc.wait(timeout=5) if self.proc.poll() is not None else None
-            raise RuntimeError(f"{self.name}: QEMU did not start: {self.qemu_log()}")
+            rc = self.proc.poll()
+            state = ("still running" if rc is None else
+                     f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}")
+            raise RuntimeError(f"{self.name}: QEMU did not start ({state}; QMP: "
+                               f"{type(e).__name__}: {e}): {self.qemu_log()}")
         self.serial.connect()
         return self
 
