@@ -354,15 +354,18 @@ static void hmp_ok(QTestState *qts, const char *command)
 }
 
 /*
- * Start a pass and HMP @command in one write, so that @command begins
- * while the pass has slices left.  The pass must end with a reason
- * holding @why, having paused no vCPU while a snapshot loaded.
+ * Start a pass and HMP @command in one write, so that @command usually
+ * begins while the pass has slices left.  Whatever the order, no vCPU
+ * may have been paused while a snapshot loaded.  Returns whether the
+ * pass ended early, and then its reason must hold @why.
  */
-static void pass_during(QTestState *qts, const char *command, const char *why)
+static bool pass_during_once(QTestState *qts, const char *command,
+                             const char *why)
 {
     int64_t passes = passes_so_far(qts);
     const char *reason;
     QDict *rsp, *info;
+    bool interrupted;
 
     qtest_qmp_send_raw(qts,
         "{ \"execute\": \"__org.qemu-memx_dedup-run\" }"
@@ -382,10 +385,29 @@ static void pass_during(QTestState *qts, const char *command, const char *why)
                    reason ? reason : "at its end",
                    qdict_get_int(info, "restore-pauses"));
     g_assert_cmpint(qdict_get_int(info, "restore-pauses"), ==, 0);
-    g_assert_nonnull(reason);
-    g_assert_nonnull(strstr(reason, why));
-    g_assert_cmpint(qdict_get_int(info, "last-pauses"), <, FAKE_SLICES);
+    interrupted = reason != NULL;
+    if (interrupted) {
+        g_assert_nonnull(strstr(reason, why));
+        g_assert_cmpint(qdict_get_int(info, "last-pauses"), <, FAKE_SLICES);
+    }
     qobject_unref(info);
+    return interrupted;
+}
+
+/*
+ * The monitor may dispatch @command only after the pass ran its last
+ * slice (its slices follow each other at once; on a loaded host that
+ * happened in one fresh-clone make check, 2026-12-05).  Try again then:
+ * @command must meet a running pass within a few tries.
+ */
+static void pass_during(QTestState *qts, const char *command, const char *why)
+{
+    for (int attempt = 1; attempt <= 5; attempt++) {
+        if (pass_during_once(qts, command, why)) {
+            return;
+        }
+    }
+    g_assert_not_reached();     /* never met the pass in 5 tries */
 }
 
 /*
